@@ -1,0 +1,152 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/callsnare/callsnare/internal/billing"
+	"github.com/callsnare/callsnare/internal/callflow"
+	"github.com/callsnare/callsnare/internal/metrics"
+	"github.com/callsnare/callsnare/internal/store"
+	"github.com/callsnare/callsnare/internal/twilio"
+)
+
+// Sender sends SMS and finds a message whose send result was unknown.
+type Sender interface {
+	Send(ctx context.Context, from, to, body string) (twilio.SendResult, error)
+	Lookup(ctx context.Context, from, to, body string, since time.Time) (sid string, found bool, err error)
+}
+
+// TextbackArgs identifies the text-back of one call; unique, so a call has one job.
+type TextbackArgs struct {
+	CallSID string `json:"call_sid" river:"unique"`
+}
+
+// Kind implements river.JobArgs.
+func (TextbackArgs) Kind() string { return "textback" }
+
+type textbackWorker struct {
+	river.WorkerDefaults[TextbackArgs]
+	q       *Queue
+	store   *store.Store
+	sender  Sender
+	metrics *metrics.Metrics
+	log     *slog.Logger
+}
+
+// NextRetry backs off exponentially from one second to two minutes, with jitter so that
+// a burst of 429s does not come back all at once.
+func (w *textbackWorker) NextRetry(job *river.Job[TextbackArgs]) time.Time {
+	d := time.Second << min(job.Attempt-1, 7)
+	d += time.Duration(rand.Int64N(int64(d / 4)))
+	return time.Now().Add(d)
+}
+
+// Work re-checks the rules as of now and sends, at most once: the attempt is recorded
+// before the request, and an attempt whose result is unknown is looked up at Twilio before
+// anything is sent again.
+func (w *textbackWorker) Work(ctx context.Context, job *river.Job[TextbackArgs]) error {
+	sid := job.Args.CallSID
+	now := w.q.now()
+	st, err := w.store.TextbackState(ctx, sid, w.q.cfg.Cooldown, now)
+	if errors.Is(err, store.ErrNotFound) {
+		return river.JobCancel(err)
+	}
+	if err != nil {
+		return err
+	}
+	msg := st.Message
+	if msg.Status != store.TextbackQueued && msg.Status != store.TextbackSending {
+		return nil // already decided
+	}
+	open := []string{store.TextbackQueued, store.TextbackSending}
+	reason := callflow.DecideTextback(callflow.TextbackCheck{
+		Outcome:        callflow.Outcome(st.Outcome),
+		Textable:       callflow.Textable(msg.To),
+		Enabled:        st.Org.TextbackEnabled,
+		OptedOut:       st.OptedOut,
+		Entitled:       !w.q.cfg.EnforceBilling || billing.Entitled(st.BillingStatus, w.q.cfg.GracePastDue),
+		RecentlyTexted: st.RecentlyTexted,
+	})
+	sendCtx, cancel := context.WithTimeout(ctx, w.q.cfg.SendTimeout)
+	defer cancel()
+	if msg.Status == store.TextbackSending {
+		// The last attempt may have reached Twilio: look before deciding anything else.
+		found, ok, err := w.sender.Lookup(sendCtx, msg.From, msg.To, msg.Body, msg.AttemptedAt.Time)
+		if err != nil {
+			return fmt.Errorf("look up earlier attempt: %w", err)
+		}
+		if ok {
+			w.metrics.Send("sent")
+			_, err := w.store.UpdateTextback(ctx, sid, []string{store.TextbackSending}, store.TextbackUpdate{Status: store.TextbackSent, SID: found}, w.q.now())
+			return err
+		}
+	}
+	if reason != callflow.SendTextback {
+		w.metrics.Send("suppressed")
+		w.log.Info("textback_suppressed", "call_sid", sid, "reason", reason)
+		_, err := w.store.UpdateTextback(ctx, sid, open, store.TextbackUpdate{Status: store.TextbackSuppressed, Reason: string(reason)}, now)
+		return err
+	}
+	changed, err := w.store.UpdateTextback(ctx, sid, open, store.TextbackUpdate{Status: store.TextbackSending, Attempt: true}, now)
+	if err != nil || !changed {
+		return err
+	}
+	res, err := w.sender.Send(sendCtx, msg.From, msg.To, msg.Body)
+	if err == nil {
+		w.metrics.Send("sent")
+		w.log.Info("textback_sent", "call_sid", sid, "sid", res.SID)
+		_, err = w.store.UpdateTextback(ctx, sid, []string{store.TextbackSending}, store.TextbackUpdate{Status: store.TextbackSent, SID: res.SID}, w.q.now())
+		return err
+	}
+	var se *twilio.SendError
+	last := job.Attempt >= job.MaxAttempts
+	switch {
+	case errors.As(err, &se) && se.Kind == twilio.ErrKindPermanent, last:
+		w.metrics.Send("failed")
+		w.log.Warn("textback_failed", "call_sid", sid, "err", err)
+		_, uerr := w.store.UpdateTextback(ctx, sid, []string{store.TextbackSending}, store.TextbackUpdate{Status: store.TextbackFailed, Error: err.Error()}, w.q.now())
+		return uerr
+	case errors.As(err, &se) && se.Kind == twilio.ErrKindRetrySafe:
+		// Not processed by Twilio: back to queued, so the retry sends without a lookup.
+		w.metrics.Send("retry")
+		if _, uerr := w.store.UpdateTextback(ctx, sid, []string{store.TextbackSending}, store.TextbackUpdate{Status: store.TextbackQueued, Error: err.Error()}, w.q.now()); uerr != nil {
+			return uerr
+		}
+		return err
+	default:
+		// Unknown: it stays "sending", and the retry looks it up first.
+		w.metrics.Send("unknown")
+		if _, uerr := w.store.UpdateTextback(ctx, sid, []string{store.TextbackSending}, store.TextbackUpdate{Status: store.TextbackSending, Error: err.Error()}, w.q.now()); uerr != nil {
+			return uerr
+		}
+		return err
+	}
+}
+
+// SettleArgs identifies a call whose settle window is to be checked.
+type SettleArgs struct {
+	CallSID string `json:"call_sid" river:"unique"`
+}
+
+// Kind implements river.JobArgs.
+func (SettleArgs) Kind() string { return "settle" }
+
+type settleWorker struct {
+	river.WorkerDefaults[SettleArgs]
+	q     *Queue
+	store *store.Store
+}
+
+// Work records that the call's settle window has passed; if no dial-complete came, the
+// call is missed and its text-back is created.
+func (w *settleWorker) Work(ctx context.Context, job *river.Job[SettleArgs]) error {
+	_, err := w.store.Settle(ctx, job.Args.CallSID, w.q.Rules(), w.q, w.q.now())
+	return err
+}

@@ -1,0 +1,75 @@
+// Package metrics defines the Prometheus series CallSnare exports on /metrics.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics holds every series; a nil *Metrics records nothing, so tools that embed the
+// server need not care.
+type Metrics struct {
+	Registry   *prometheus.Registry
+	Requests   *prometheus.CounterVec   // route, code
+	Latency    *prometheus.HistogramVec // route
+	Deliveries *prometheus.CounterVec   // route, status (processed, duplicate, ...)
+	Rejected   *prometheus.CounterVec   // route, verdict
+	Sends      *prometheus.CounterVec   // result
+	QueueDepth prometheus.GaugeFunc
+}
+
+// New registers the series on a fresh registry, with the Go and process collectors.
+// queueDepth is read on every scrape; it may be nil.
+func New(queueDepth func() float64) *Metrics {
+	reg := prometheus.NewRegistry()
+	m := &Metrics{
+		Registry: reg,
+		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "callsnare_http_requests_total", Help: "Webhook requests by route and HTTP status code.",
+		}, []string{"route", "code"}),
+		Latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "callsnare_http_request_duration_seconds",
+			Help:    "Time from request to answer, by route.",
+			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"route"}),
+		Deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "callsnare_deliveries_total", Help: "Deliveries by route and log status (processed, duplicate, rejected, ...).",
+		}, []string{"route", "status"}),
+		Rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "callsnare_signature_rejections_total", Help: "Deliveries refused for their signature, by route and verdict.",
+		}, []string{"route", "verdict"}),
+		Sends: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "callsnare_textback_sends_total", Help: "Text-back attempts by result (sent, suppressed, retry, unknown, failed).",
+		}, []string{"result"}),
+	}
+	reg.MustRegister(m.Requests, m.Latency, m.Deliveries, m.Rejected, m.Sends,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if queueDepth != nil {
+		m.QueueDepth = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "callsnare_queue_depth", Help: "Jobs waiting in the durable queue (available, scheduled or retrying).",
+		}, queueDepth)
+		reg.MustRegister(m.QueueDepth)
+	}
+	return m
+}
+
+// Delivery counts one delivery's log status.
+func (m *Metrics) Delivery(route, status string) {
+	if m != nil {
+		m.Deliveries.WithLabelValues(route, status).Inc()
+	}
+}
+
+// Send counts one text-back attempt's result.
+func (m *Metrics) Send(result string) {
+	if m != nil {
+		m.Sends.WithLabelValues(result).Inc()
+	}
+}
+
+// Rejection counts a delivery refused for its signature.
+func (m *Metrics) Rejection(route, verdict string) {
+	if m != nil {
+		m.Rejected.WithLabelValues(route, verdict).Inc()
+	}
+}

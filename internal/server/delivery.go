@@ -1,0 +1,108 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/callsnare/callsnare/internal/store"
+)
+
+// ReplayHeader marks a delivery re-driven by `callsnare replay`, with the log id it came
+// from. It is recorded for the audit only: it bypasses neither verification nor dedupe.
+const ReplayHeader = "X-Callsnare-Replay-Of"
+
+// keptHeaders are the request headers the evidence keeps. None of them is a secret: a
+// signature proves possession of a key without revealing it.
+var keptHeaders = []string{
+	"Content-Type", "User-Agent", "X-Twilio-Signature", "I-Twilio-Idempotency-Token",
+	"Stripe-Signature", "X-Request-Id", "X-Forwarded-For", ReplayHeader,
+}
+
+// rejectedBodyKeep bounds what the log keeps of a body it refused for its size.
+const rejectedBodyKeep = 64 << 10
+
+// answer is what we reply to a delivery.
+type answer struct {
+	status      int
+	contentType string
+	body        string
+}
+
+func (a answer) write(w http.ResponseWriter) {
+	if a.contentType != "" {
+		w.Header().Set("Content-Type", a.contentType)
+	}
+	w.WriteHeader(a.status)
+	if a.body != "" {
+		_, _ = io.WriteString(w, a.body)
+	}
+}
+
+// badRequest is a delivery refused before it could be applied, with its status code.
+type badRequest struct {
+	status int
+	msg    string
+}
+
+func (e *badRequest) Error() string { return e.msg }
+
+func refuse(status int, format string, args ...any) error {
+	return &badRequest{status: status, msg: fmt.Sprintf(format, args...)}
+}
+
+// newEvidence starts the log row of a request with what is known before reading its body.
+func (s *Server) newEvidence(r *http.Request, provider string, start time.Time) *store.Evidence {
+	ev := &store.Evidence{
+		ReceivedAt:  store.T(start),
+		Provider:    provider,
+		Route:       r.URL.Path,
+		RemoteAddr:  r.RemoteAddr,
+		URL:         s.publicBase(r) + r.RequestURI,
+		ContentType: r.Header.Get("Content-Type"),
+		Headers:     make(map[string]string, 4),
+	}
+	for _, h := range keptHeaders {
+		if v := r.Header.Values(h); len(v) > 0 {
+			ev.Headers[h] = strings.Join(v, ", ")
+		}
+	}
+	if id, err := strconv.ParseInt(r.Header.Get(ReplayHeader), 10, 64); err == nil && id > 0 {
+		ev.ReplayOf = store.NullID(id)
+	}
+	return ev
+}
+
+// readDelivery checks method, size and content type and reads the raw body. The body is
+// stored on the evidence even when refused (cut short past the size cap).
+func (s *Server) readDelivery(w http.ResponseWriter, r *http.Request, ev *store.Evidence, wantType string) error {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		ev.SetBody(nil, false)
+		return refuse(http.StatusMethodNotAllowed, "method %s not allowed: provider callbacks are POST", r.Method)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			if len(body) > rejectedBodyKeep {
+				body = body[:rejectedBodyKeep]
+			}
+			ev.SetBody(body, true)
+			return refuse(http.StatusRequestEntityTooLarge, "body larger than %d bytes", s.cfg.MaxBody)
+		}
+		ev.SetBody(body, true)
+		return refuse(http.StatusBadRequest, "read body: %v", err)
+	}
+	ev.SetBody(body, false)
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != wantType {
+		return refuse(http.StatusUnsupportedMediaType, "content type %q: want %s", r.Header.Get("Content-Type"), wantType)
+	}
+	return nil
+}

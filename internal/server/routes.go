@@ -1,0 +1,31 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Route paths, as providers are configured to call them.
+const (
+	RouteVoiceInbound = "/api/twilio/voice/inbound"
+	RouteDialComplete = "/api/twilio/voice/dial-complete"
+	RouteVoiceStatus  = "/api/twilio/voice/status"
+	RouteSMSInbound   = "/api/twilio/sms/inbound"
+	RouteStripe       = "/api/stripe/webhook"
+)
+
+// Handler is the whole HTTP surface on one screen.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle(RouteVoiceInbound, s.instrument(RouteVoiceInbound, s.twilioRoute(voiceInbound)))
+	mux.Handle(RouteDialComplete, s.instrument(RouteDialComplete, s.twilioRoute(dialComplete)))
+	mux.Handle(RouteVoiceStatus, s.instrument(RouteVoiceStatus, s.twilioRoute(voiceStatus)))
+	mux.Handle(RouteSMSInbound, s.instrument(RouteSMSInbound, s.twilioRoute(smsInbound)))
+	mux.Handle("GET /healthz", s.handleHealthz())
+	mux.Handle("GET /readyz", s.handleReadyz())
+	if s.metrics != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}))
+	}
+	return mux
+}

@@ -1,0 +1,108 @@
+// Package server is CallSnare's HTTP surface: the provider webhook routes, health and
+// metrics. Each delivery is verified by its provider adapter, turned into domain facts,
+// committed with its evidence in one transaction, and only then answered.
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/callsnare/callsnare/internal/metrics"
+	"github.com/callsnare/callsnare/internal/store"
+	"github.com/callsnare/callsnare/internal/twilio"
+)
+
+// Queue is what the handlers need of the job queue: enqueueing inside the transaction, and
+// the call rules that go with it.
+type Queue interface {
+	store.Enqueuer
+	Rules() store.CallRules
+}
+
+// Config holds the settings the routes read.
+type Config struct {
+	// PublicURL is the scheme and host Twilio calls us at (https://hooks.example.com); the
+	// signature covers it. Empty means the request's own Host, fine only without a proxy.
+	PublicURL string
+	// DialTimeout is how long the owner's phone rings before the call counts as missed.
+	DialTimeout time.Duration
+	// MaxBody caps request bodies; larger ones get 413.
+	MaxBody int64
+	Twilio  *twilio.Verifier
+}
+
+// Server carries the handlers' dependencies.
+type Server struct {
+	cfg     Config
+	store   *store.Store
+	queue   Queue
+	metrics *metrics.Metrics
+	log     *slog.Logger
+	now     func() time.Time
+}
+
+// Deps are the collaborators of the server.
+type Deps struct {
+	Store   *store.Store
+	Queue   Queue
+	Metrics *metrics.Metrics
+	Logger  *slog.Logger
+	Now     func() time.Time
+}
+
+// New builds the server; Handler gives its routes.
+func New(cfg Config, d Deps) *Server {
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = 1 << 20
+	}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = 20 * time.Second
+	}
+	if cfg.Twilio == nil {
+		cfg.Twilio = twilio.NewVerifier("", nil)
+	}
+	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	return &Server{cfg: cfg, store: d.Store, queue: d.Queue, metrics: d.Metrics, log: d.Logger, now: d.Now}
+}
+
+// publicBase is the scheme and host a request was sent to, as the provider saw it.
+func (s *Server) publicBase(r *http.Request) string {
+	if s.cfg.PublicURL != "" {
+		return s.cfg.PublicURL
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+func (s *Server) handleHealthz() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+}
+
+func (s *Server) handleReadyz() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.store.Ping(ctx); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("database unavailable\n"))
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+}

@@ -1,0 +1,276 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/callsnare/callsnare/internal/callflow"
+	"github.com/callsnare/callsnare/internal/store"
+	"github.com/callsnare/callsnare/internal/twilio"
+)
+
+const contentTypeXML = "text/xml; charset=utf-8"
+
+// twilioRouteSpec is what differs between the four Twilio routes.
+type twilioRouteSpec struct {
+	kind     string
+	voice    bool     // a caller is on the line: every answer is TwiML
+	required []string // params without which the delivery means nothing
+	key      func(p twilio.Params) string
+	// apply records the delivery's facts; it runs once per dedupe key.
+	apply func(s *Server, ctx context.Context, tx *store.Tx, d *twilioDelivery) error
+	// answer is the reply, for the first delivery and its duplicates alike.
+	answer func(s *Server, d *twilioDelivery) (answer, error)
+	// unmatched is the reply when To is no tracked number.
+	unmatched func() answer
+}
+
+type twilioDelivery struct {
+	params twilio.Params
+	org    store.Org
+	base   string // public scheme and host
+	at     time.Time
+}
+
+var (
+	voiceInbound = twilioRouteSpec{
+		kind:     "voice.inbound",
+		voice:    true,
+		required: []string{"CallSid", "To", "From"},
+		key:      func(p twilio.Params) string { return "twilio:voice.inbound:" + p["CallSid"] },
+		apply: func(s *Server, ctx context.Context, tx *store.Tx, d *twilioDelivery) error {
+			return s.applyCallFact(ctx, tx, d, callflow.Fact{Kind: callflow.FactInbound, CallStatus: d.params["CallStatus"], Sequence: -1})
+		},
+		answer: func(s *Server, d *twilioDelivery) (answer, error) {
+			if d.org.ForwardTo == "" {
+				return twiml(twilio.SayHangupTwiML("Sorry, nobody can take your call right now. We will text you back shortly."))
+			}
+			return twiml(twilio.DialTwiML(d.base+RouteDialComplete, int(s.cfg.DialTimeout/time.Second), d.org.ForwardTo))
+		},
+		unmatched: politeHangup,
+	}
+	dialComplete = twilioRouteSpec{
+		kind:     "voice.dial_complete",
+		voice:    true,
+		required: []string{"CallSid", "To", "From", "DialCallStatus"},
+		key: func(p twilio.Params) string {
+			return "twilio:voice.dial_complete:" + p["CallSid"] + ":" + p["DialCallSid"] + ":" + p["DialCallStatus"]
+		},
+		apply: func(s *Server, ctx context.Context, tx *store.Tx, d *twilioDelivery) error {
+			return s.applyCallFact(ctx, tx, d, callflow.Fact{
+				Kind: callflow.FactDialComplete, DialStatus: d.params["DialCallStatus"], DialCallSID: d.params["DialCallSid"],
+				DialDuration: atoi(d.params["DialCallDuration"], 0), Sequence: -1,
+			})
+		},
+		answer: func(s *Server, d *twilioDelivery) (answer, error) {
+			switch d.params["DialCallStatus"] {
+			case "completed", "answered":
+				return twiml(twilio.HangupTwiML())
+			}
+			return twiml(twilio.SayHangupTwiML("Sorry we missed you. We will text you back shortly."))
+		},
+		unmatched: politeHangup,
+	}
+	voiceStatus = twilioRouteSpec{
+		kind:     "voice.status",
+		required: []string{"CallSid", "To", "From", "CallStatus"},
+		key: func(p twilio.Params) string {
+			k := "twilio:voice.status:" + p["CallSid"] + ":" + p["CallStatus"]
+			if seq, ok := p["SequenceNumber"]; ok {
+				k += ":" + seq
+			}
+			return k
+		},
+		apply: func(s *Server, ctx context.Context, tx *store.Tx, d *twilioDelivery) error {
+			return s.applyCallFact(ctx, tx, d, callflow.Fact{
+				Kind: callflow.FactStatus, CallStatus: d.params["CallStatus"],
+				CallDuration: atoi(d.params["CallDuration"], 0), Sequence: atoi(d.params["SequenceNumber"], -1),
+			})
+		},
+		answer:    func(*Server, *twilioDelivery) (answer, error) { return answer{status: http.StatusNoContent}, nil },
+		unmatched: func() answer { return answer{status: http.StatusNoContent} },
+	}
+	smsInbound = twilioRouteSpec{
+		kind:     "sms.inbound",
+		required: []string{"MessageSid", "To", "From"},
+		key:      func(p twilio.Params) string { return "twilio:sms.inbound:" + p["MessageSid"] },
+		apply: func(s *Server, ctx context.Context, tx *store.Tx, d *twilioDelivery) error {
+			_, err := tx.ApplyInboundSMS(ctx, store.InboundSMS{
+				Org: d.org, MessageSID: d.params["MessageSid"], From: d.params["From"], To: d.params["To"],
+				Body: d.params["Body"], At: d.at,
+			})
+			return err
+		},
+		answer:    func(*Server, *twilioDelivery) (answer, error) { return emptyTwiML(), nil },
+		unmatched: emptyTwiML,
+	}
+)
+
+func twiml(body string, err error) (answer, error) {
+	return answer{status: http.StatusOK, contentType: contentTypeXML, body: body}, err
+}
+
+func emptyTwiML() answer {
+	return answer{status: http.StatusOK, contentType: contentTypeXML, body: twilio.EmptyTwiML()}
+}
+
+func politeHangup() answer {
+	a, _ := twiml(twilio.SayHangupTwiML("Sorry, this number is not in service. Goodbye."))
+	return a
+}
+
+func atoi(s string, def int) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return def
+	}
+	return n
+}
+
+func (s *Server) applyCallFact(ctx context.Context, tx *store.Tx, d *twilioDelivery, f callflow.Fact) error {
+	f.At = d.at
+	_, err := tx.ApplyCallFact(ctx, store.CallFact{
+		Org: d.org, CallSID: d.params["CallSid"], From: d.params["From"], To: d.params["To"], Fact: f,
+	}, s.queue.Rules(), s.queue)
+	return err
+}
+
+// twilioRoute is the pipeline every Twilio callback goes through: read, verify, find the
+// org, then claim the dedupe key, apply and log in one transaction, then answer.
+func (s *Server) twilioRoute(spec twilioRouteSpec) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := s.now()
+		ev := s.newEvidence(r, "twilio", start)
+		ev.Kind = spec.kind
+		d, err := s.readTwilio(w, r, ev, spec)
+		if err != nil {
+			s.refuseDelivery(w, r, ev, spec, err)
+			return
+		}
+		d.at = start
+		ev.CallSID, ev.Caller = d.params["CallSid"], d.params["From"]
+		org, err := s.store.OrgByNumber(r.Context(), d.params["To"])
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			a := spec.unmatched()
+			ev.Status, ev.Error = store.StatusUnmatched, "no org tracks "+d.params["To"]
+			s.finish(w, r, ev, a, start)
+			return
+		case err != nil:
+			s.fail(w, r, ev, spec.voice, err, start)
+			return
+		}
+		d.org = org
+		ev.OrgID = store.NullID(org.ID)
+		a, err := spec.answer(s, d)
+		if err != nil {
+			s.fail(w, r, ev, spec.voice, err, start)
+			return
+		}
+		ev.DedupeKey = spec.key(d.params)
+		err = s.store.Write(r.Context(), func(tx *store.Tx) error {
+			claimed, dupOf, err := tx.Claim(r.Context(), ev.DedupeKey, start)
+			if err != nil {
+				return err
+			}
+			ev.Status, ev.DuplicateOf = store.StatusProcessed, store.NullID(dupOf)
+			if !claimed {
+				ev.Status = store.StatusDuplicate
+			} else if err := spec.apply(s, r.Context(), tx, d); err != nil {
+				return err
+			}
+			ev.HTTPStatus, ev.ResponseBody = a.status, a.body
+			ev.SetLatency(s.now().Sub(start))
+			return tx.InsertEvidence(r.Context(), ev)
+		})
+		if err != nil {
+			s.fail(w, r, ev, spec.voice, err, start)
+			return
+		}
+		s.metrics.Delivery(r.URL.Path, ev.Status)
+		a.write(w)
+	})
+}
+
+// readTwilio reads, parses and verifies a Twilio callback.
+func (s *Server) readTwilio(w http.ResponseWriter, r *http.Request, ev *store.Evidence, spec twilioRouteSpec) (*twilioDelivery, error) {
+	if err := s.readDelivery(w, r, ev, "application/x-www-form-urlencoded"); err != nil {
+		return nil, err
+	}
+	params, err := twilio.ParseForm(ev.Body)
+	if err != nil {
+		return nil, refuse(http.StatusBadRequest, "%v", err)
+	}
+	verdict := s.cfg.Twilio.Verify(ev.URL, params, r.Header.Values(twilio.SignatureHeader))
+	ev.Signature = string(verdict)
+	if verdict != twilio.VerdictValid && verdict != twilio.VerdictUnchecked {
+		s.metrics.Rejection(r.URL.Path, string(verdict))
+		return nil, refuse(http.StatusForbidden, "signature %s for %s", verdict, ev.URL)
+	}
+	for _, k := range spec.required {
+		if params[k] == "" {
+			return nil, refuse(http.StatusBadRequest, "missing parameter %s", k)
+		}
+	}
+	return &twilioDelivery{params: params, base: s.publicBase(r)}, nil
+}
+
+// refuseDelivery answers a delivery that could not be applied, and logs it as rejected.
+func (s *Server) refuseDelivery(w http.ResponseWriter, r *http.Request, ev *store.Evidence, spec twilioRouteSpec, err error) {
+	var br *badRequest
+	if !errors.As(err, &br) {
+		s.fail(w, r, ev, spec.voice, err, ev.ReceivedAt.Time)
+		return
+	}
+	if ev.Signature == "" {
+		ev.Signature = string(twilio.VerdictUnchecked)
+		if len(r.Header.Values(twilio.SignatureHeader)) == 0 && s.cfg.Twilio.Configured() {
+			ev.Signature = string(twilio.VerdictMissing)
+		}
+	}
+	ev.Status, ev.Error = store.StatusRejected, br.msg
+	s.finish(w, r, ev, errorAnswer(br.status, br.msg, spec.voice), ev.ReceivedAt.Time)
+}
+
+// errorAnswer explains a refusal: in TwiML where a caller may be listening (Twilio reads a
+// non-XML answer as an application error), as plain text elsewhere.
+func errorAnswer(status int, msg string, voice bool) answer {
+	if voice {
+		body, err := twilio.SayHangupTwiML("Sorry, we cannot take your call right now. Goodbye.")
+		if err == nil {
+			return answer{status: status, contentType: contentTypeXML, body: body}
+		}
+	}
+	return answer{status: status, contentType: "text/plain; charset=utf-8", body: msg + "\n"}
+}
+
+// finish logs a delivery that changes nothing else, then answers it.
+func (s *Server) finish(w http.ResponseWriter, r *http.Request, ev *store.Evidence, a answer, start time.Time) {
+	ev.HTTPStatus, ev.ResponseBody = a.status, a.body
+	ev.SetLatency(s.now().Sub(start))
+	if err := s.store.RecordEvidence(r.Context(), ev); err != nil {
+		s.log.Error("record_evidence_failed", "route", ev.Route, "err", err)
+		errorAnswer(http.StatusServiceUnavailable, "evidence could not be stored", false).write(w)
+		return
+	}
+	s.metrics.Delivery(r.URL.Path, ev.Status)
+	a.write(w)
+}
+
+// fail answers a delivery whose processing failed: 503, so that the provider retries, and
+// never a 2xx. The failure is logged as evidence when the database still takes writes.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, ev *store.Evidence, voice bool, err error, start time.Time) {
+	s.log.Error("delivery_failed", "route", ev.Route, "kind", ev.Kind, "dedupe_key", ev.DedupeKey, "err", err)
+	a := errorAnswer(http.StatusServiceUnavailable, "temporarily unavailable", voice)
+	ev.ID, ev.Status, ev.Error, ev.DuplicateOf = 0, store.StatusFailed, err.Error(), store.NullID(0)
+	ev.HTTPStatus, ev.ResponseBody = a.status, a.body
+	ev.SetLatency(s.now().Sub(start))
+	if rerr := s.store.RecordEvidence(context.WithoutCancel(r.Context()), ev); rerr != nil {
+		s.log.Error("record_evidence_failed", "route", ev.Route, "err", rerr)
+	}
+	s.metrics.Delivery(r.URL.Path, store.StatusFailed)
+	a.write(w)
+}

@@ -1,0 +1,227 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/callsnare/callsnare/internal/callflow"
+)
+
+// Enqueuer puts jobs on the durable queue inside the caller's transaction, so that a job
+// exists if and only if the state that asked for it was committed.
+type Enqueuer interface {
+	EnqueueTextback(ctx context.Context, tx *sql.Tx, callSID string) error
+	EnqueueSettle(ctx context.Context, tx *sql.Tx, callSID string, at time.Time) error
+}
+
+// Call is one inbound call and its derived outcome.
+type Call struct {
+	ID             int64          `db:"id"`
+	CallSID        string         `db:"call_sid"`
+	OrgID          int64          `db:"org_id"`
+	OrgSlug        string         `db:"org_slug"`
+	From           string         `db:"from_number"`
+	To             string         `db:"to_number"`
+	StartedAt      Time           `db:"started_at"`
+	Outcome        string         `db:"outcome"`
+	Reason         string         `db:"reason"`
+	DialStatus     string         `db:"dial_status"`
+	CallStatus     string         `db:"call_status"`
+	LeadID         sql.NullInt64  `db:"lead_id"`
+	UpdatedAt      Time           `db:"updated_at"`
+	TextbackStatus sql.NullString `db:"textback_status"`
+	TextbackReason sql.NullString `db:"textback_reason"`
+}
+
+// CallFact is a fact about a call from one callback, with what is needed to place it.
+type CallFact struct {
+	Org      Org
+	CallSID  string
+	From, To string
+	Fact     callflow.Fact
+	LogID    int64
+}
+
+// CallRules are the service-wide settings the outcome and the text-back depend on.
+type CallRules struct {
+	Settle   time.Duration
+	Template string // used when the org has none
+}
+
+// ApplyCallFact records a fact and re-derives the call's outcome from all its facts. On a
+// first transition to missed it creates the text-back (and its job) in the same
+// transaction; on a terminal status with no dial-complete yet it schedules the settle check.
+func (tx *Tx) ApplyCallFact(ctx context.Context, f CallFact, rules CallRules, jobs Enqueuer) (Call, error) {
+	at := T(f.Fact.At)
+	// The upsert takes the call's row lock, so facts of one call are decided one at a time
+	// even across replicas; each then sees all facts committed before it.
+	_, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO calls (call_sid, org_id, from_number, to_number,
+		started_at, outcome, updated_at) VALUES (?, ?, ?, ?, ?, 'forwarded', ?)
+		ON CONFLICT (call_sid) DO UPDATE SET updated_at = excluded.updated_at,
+		started_at = CASE WHEN excluded.started_at < calls.started_at THEN excluded.started_at ELSE calls.started_at END`),
+		f.CallSID, f.Org.ID, f.From, f.To, at, at)
+	if err != nil {
+		return Call{}, fmt.Errorf("upsert call: %w", classify(err))
+	}
+	ff := f.Fact
+	_, err = tx.ExecContext(ctx, tx.Rebind(`INSERT INTO call_facts (call_sid, kind, dial_status,
+		dial_call_sid, dial_duration, call_status, call_duration, sequence_number, received_at, log_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		f.CallSID, string(ff.Kind), ff.DialStatus, ff.DialCallSID, ff.DialDuration, ff.CallStatus,
+		ff.CallDuration, ff.Sequence, at, NullID(f.LogID))
+	if err != nil {
+		return Call{}, fmt.Errorf("insert call fact: %w", classify(err))
+	}
+	return tx.decideCall(ctx, f.CallSID, f.Org, rules, jobs, f.Fact.At)
+}
+
+// Settle records that the settle window of a call has passed and re-derives its outcome.
+func (s *Store) Settle(ctx context.Context, callSID string, rules CallRules, jobs Enqueuer, now time.Time) (Call, error) {
+	var call Call
+	err := s.Write(ctx, func(tx *Tx) error {
+		var orgID int64
+		if err := tx.GetContext(ctx, &orgID, tx.Rebind(`SELECT org_id FROM calls WHERE call_sid = ?`), callSID); err != nil {
+			return fmt.Errorf("settle %s: %w", callSID, classify(err))
+		}
+		var org Org
+		if err := tx.GetContext(ctx, &org, tx.Rebind(`SELECT `+orgColumns+` FROM orgs WHERE id = ?`), orgID); err != nil {
+			return fmt.Errorf("settle %s: org: %w", callSID, classify(err))
+		}
+		var n int
+		if err := tx.GetContext(ctx, &n, tx.Rebind(`SELECT COUNT(*) FROM call_facts WHERE call_sid = ? AND kind = 'settled'`), callSID); err != nil {
+			return fmt.Errorf("settle %s: %w", callSID, classify(err))
+		}
+		if n == 0 {
+			if _, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO call_facts (call_sid, kind, received_at)
+				VALUES (?, 'settled', ?)`), callSID, T(now)); err != nil {
+				return fmt.Errorf("settle %s: %w", callSID, classify(err))
+			}
+		}
+		var err error
+		call, err = tx.decideCall(ctx, callSID, org, rules, jobs, now)
+		return err
+	})
+	return call, err
+}
+
+func (tx *Tx) decideCall(ctx context.Context, callSID string, org Org, rules CallRules, jobs Enqueuer, now time.Time) (Call, error) {
+	var rows []struct {
+		Kind         string `db:"kind"`
+		DialStatus   string `db:"dial_status"`
+		DialCallSID  string `db:"dial_call_sid"`
+		DialDuration int    `db:"dial_duration"`
+		CallStatus   string `db:"call_status"`
+		CallDuration int    `db:"call_duration"`
+		Sequence     int    `db:"sequence_number"`
+		At           Time   `db:"received_at"`
+	}
+	if err := tx.SelectContext(ctx, &rows, tx.Rebind(`SELECT kind, dial_status, dial_call_sid, dial_duration,
+		call_status, call_duration, sequence_number, received_at FROM call_facts WHERE call_sid = ?`), callSID); err != nil {
+		return Call{}, fmt.Errorf("load call facts: %w", classify(err))
+	}
+	facts := make([]callflow.Fact, len(rows))
+	for i, r := range rows {
+		facts[i] = callflow.Fact{Kind: callflow.FactKind(r.Kind), DialStatus: r.DialStatus, DialCallSID: r.DialCallSID,
+			DialDuration: r.DialDuration, CallStatus: r.CallStatus, CallDuration: r.CallDuration, Sequence: r.Sequence, At: r.At.Time}
+	}
+	d := callflow.Decide(facts, callflow.CallPolicy{ForwardTo: org.ForwardTo, MinAnswerSeconds: org.MinAnswerSeconds})
+	var call Call
+	err := tx.QueryRowxContext(ctx, tx.Rebind(`UPDATE calls SET outcome = ?, reason = ?, dial_status = ?, call_status = ?
+		WHERE call_sid = ? RETURNING id, call_sid, org_id, from_number, to_number, started_at, outcome, reason,
+		dial_status, call_status, lead_id, updated_at`),
+		string(d.Outcome), d.Reason, d.DialStatus, d.CallStatus, callSID).StructScan(&call)
+	if err != nil {
+		return call, fmt.Errorf("update call outcome: %w", classify(err))
+	}
+	call.OrgSlug = org.Slug
+	switch {
+	case d.Outcome == callflow.OutcomeMissed:
+		if err := tx.createTextback(ctx, &call, org, rules, jobs, now); err != nil {
+			return call, err
+		}
+	case !d.SettleFrom.IsZero():
+		if err := jobs.EnqueueSettle(ctx, tx.Tx.Tx, callSID, d.SettleFrom.Add(rules.Settle)); err != nil {
+			return call, fmt.Errorf("enqueue settle: %w", err)
+		}
+	}
+	return call, nil
+}
+
+// createTextback opens the caller's lead and the text-back for a missed call, once per call:
+// the text-back's unique call_sid decides, and only the transaction that inserts it
+// enqueues the job. An untextable caller gets a suppressed text-back and no job.
+func (tx *Tx) createTextback(ctx context.Context, call *Call, org Org, rules CallRules, jobs Enqueuer, now time.Time) error {
+	status, reason := "queued", ""
+	var leadID sql.NullInt64
+	if callflow.Textable(call.From) {
+		id, err := tx.upsertLead(ctx, org.ID, call.From, now)
+		if err != nil {
+			return err
+		}
+		leadID = NullID(id)
+		if _, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE calls SET lead_id = ? WHERE call_sid = ?`), id, call.CallSID); err != nil {
+			return fmt.Errorf("link call to lead: %w", classify(err))
+		}
+		call.LeadID = leadID
+	} else {
+		status, reason = "suppressed", string(callflow.SuppressNotText)
+	}
+	template := org.TextbackTemplate
+	if template == "" {
+		template = rules.Template
+	}
+	body := callflow.RenderTextback(template, org.Name)
+	res, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO messages (org_id, lead_id, direction, call_sid,
+		from_number, to_number, body, status, reason, created_at, updated_at)
+		VALUES (?, ?, 'outbound', ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (call_sid) DO NOTHING`),
+		org.ID, leadID, call.CallSID, call.To, call.From, body, status, reason, T(now), T(now))
+	if err != nil {
+		return fmt.Errorf("insert text-back: %w", classify(err))
+	}
+	if n, _ := res.RowsAffected(); n == 1 && status == "queued" {
+		if err := jobs.EnqueueTextback(ctx, tx.Tx.Tx, call.CallSID); err != nil {
+			return fmt.Errorf("enqueue text-back: %w", err)
+		}
+	}
+	return nil
+}
+
+func (tx *Tx) upsertLead(ctx context.Context, orgID int64, phone string, now time.Time) (int64, error) {
+	var id int64
+	err := tx.GetContext(ctx, &id, tx.Rebind(`INSERT INTO leads (org_id, phone, status, created_at, updated_at)
+		VALUES (?, ?, 'open', ?, ?) ON CONFLICT (org_id, phone) DO UPDATE SET updated_at = excluded.updated_at
+		RETURNING id`), orgID, phone, T(now), T(now))
+	if err != nil {
+		return 0, fmt.Errorf("upsert lead: %w", classify(err))
+	}
+	return id, nil
+}
+
+const callSelect = `SELECT c.id, c.call_sid, c.org_id, o.slug AS org_slug, c.from_number, c.to_number,
+	c.started_at, c.outcome, c.reason, c.dial_status, c.call_status, c.lead_id, c.updated_at,
+	m.status AS textback_status, m.reason AS textback_reason
+	FROM calls c JOIN orgs o ON o.id = c.org_id LEFT JOIN messages m ON m.call_sid = c.call_sid`
+
+// Calls lists an org's calls, newest first.
+func (s *Store) Calls(ctx context.Context, orgID int64, limit int) ([]Call, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	var calls []Call
+	if err := s.db.SelectContext(ctx, &calls, s.rebind(callSelect+` WHERE c.org_id = ?
+		ORDER BY c.started_at DESC, c.id DESC LIMIT ?`), orgID, limit); err != nil {
+		return nil, fmt.Errorf("list calls: %w", classify(err))
+	}
+	return calls, nil
+}
+
+// CallBySID finds one call.
+func (s *Store) CallBySID(ctx context.Context, callSID string) (Call, error) {
+	var c Call
+	if err := s.db.GetContext(ctx, &c, s.rebind(callSelect+` WHERE c.call_sid = ?`), callSID); err != nil {
+		return c, fmt.Errorf("call %s: %w", callSID, classify(err))
+	}
+	return c, nil
+}

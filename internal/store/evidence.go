@@ -1,0 +1,123 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Delivery statuses, as stored in the webhook log.
+const (
+	StatusProcessed = "processed"
+	StatusDuplicate = "duplicate"
+	StatusIgnored   = "ignored"
+	StatusUnmatched = "unmatched"
+	StatusRejected  = "rejected"
+	StatusFailed    = "failed"
+)
+
+// Evidence is one delivery as the webhook log keeps it.
+type Evidence struct {
+	ID            int64             `db:"id" json:"id"`
+	ReceivedAt    Time              `db:"received_at" json:"received_at"`
+	Provider      string            `db:"provider" json:"provider"`
+	Route         string            `db:"route" json:"route"`
+	OrgID         sql.NullInt64     `db:"org_id" json:"-"`
+	RemoteAddr    string            `db:"remote_addr" json:"remote_addr"`
+	URL           string            `db:"url" json:"url"`
+	HeadersJSON   string            `db:"headers" json:"-"`
+	Headers       map[string]string `db:"-" json:"headers"`
+	ContentType   string            `db:"content_type" json:"content_type"`
+	Body          []byte            `db:"body" json:"-"`
+	BodySHA256    string            `db:"body_sha256" json:"body_sha256"`
+	BodyTruncated bool              `db:"body_truncated" json:"body_truncated"`
+	Signature     string            `db:"signature" json:"signature"`
+	DedupeKey     string            `db:"dedupe_key" json:"dedupe_key"`
+	DuplicateOf   sql.NullInt64     `db:"duplicate_of" json:"-"`
+	Kind          string            `db:"kind" json:"kind"`
+	CallSID       string            `db:"call_sid" json:"call_sid,omitempty"`
+	Caller        string            `db:"caller" json:"caller,omitempty"`
+	Status        string            `db:"status" json:"status"`
+	Error         string            `db:"error" json:"error"`
+	HTTPStatus    int               `db:"http_status" json:"http_status"`
+	ResponseBody  string            `db:"response_body" json:"response_body"`
+	LatencyUS     int64             `db:"latency_us" json:"latency_us"`
+	ReplayOf      sql.NullInt64     `db:"replay_of" json:"-"`
+}
+
+// SetBody stores the raw body and its digest.
+func (e *Evidence) SetBody(b []byte, truncated bool) {
+	sum := sha256.Sum256(b)
+	e.Body, e.BodySHA256, e.BodyTruncated = b, hex.EncodeToString(sum[:]), truncated
+}
+
+// SetLatency records how long the delivery took to decide.
+func (e *Evidence) SetLatency(d time.Duration) { e.LatencyUS = d.Microseconds() }
+
+// NullID turns 0 into SQL NULL.
+func NullID(id int64) sql.NullInt64 { return sql.NullInt64{Int64: id, Valid: id != 0} }
+
+const evidenceColumns = `received_at, provider, route, org_id, remote_addr, url, headers,
+	content_type, body, body_sha256, body_truncated, signature, dedupe_key, duplicate_of, kind,
+	call_sid, caller, status, error, http_status, response_body, latency_us, replay_of`
+
+var insertEvidence = `INSERT INTO webhook_log (` + evidenceColumns + `)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
+
+// InsertEvidence writes a delivery's log row and sets its ID.
+func (tx *Tx) InsertEvidence(ctx context.Context, e *Evidence) error {
+	if e.Headers != nil {
+		b, err := json.Marshal(e.Headers)
+		if err != nil {
+			return fmt.Errorf("encode headers: %w", err)
+		}
+		e.HeadersJSON = string(b)
+	}
+	if e.HeadersJSON == "" {
+		e.HeadersJSON = "{}"
+	}
+	if e.Body == nil {
+		e.Body = []byte{}
+	}
+	err := tx.QueryRowxContext(ctx, tx.Rebind(insertEvidence),
+		e.ReceivedAt, e.Provider, e.Route, e.OrgID, e.RemoteAddr, e.URL, e.HeadersJSON,
+		e.ContentType, e.Body, e.BodySHA256, e.BodyTruncated, e.Signature, e.DedupeKey, e.DuplicateOf, e.Kind,
+		e.CallSID, e.Caller, e.Status, e.Error, e.HTTPStatus, e.ResponseBody, e.LatencyUS, e.ReplayOf,
+	).Scan(&e.ID)
+	if err != nil {
+		return fmt.Errorf("insert evidence: %w", classify(err))
+	}
+	return nil
+}
+
+// RecordEvidence writes a log row on its own: for deliveries that change nothing else
+// (rejected, unmatched, malformed) and for failures, after the transaction that would have
+// applied them rolled back.
+func (s *Store) RecordEvidence(ctx context.Context, e *Evidence) error {
+	return s.Write(ctx, func(tx *Tx) error { return tx.InsertEvidence(ctx, e) })
+}
+
+// Claim takes a delivery's dedupe key in the transaction that applies it. claimed is false
+// when an earlier delivery already holds the key; duplicateOf is that delivery's log id.
+// Under concurrency the database decides: a second transaction claiming the same key waits
+// for the first and then finds the key taken.
+func (tx *Tx) Claim(ctx context.Context, key string, at time.Time) (claimed bool, duplicateOf int64, err error) {
+	res, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO webhook_claims (dedupe_key, created_at)
+		VALUES (?, ?) ON CONFLICT (dedupe_key) DO NOTHING`), key, T(at))
+	if err != nil {
+		return false, 0, fmt.Errorf("claim %s: %w", key, classify(err))
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		return true, 0, nil
+	}
+	err = tx.GetContext(ctx, &duplicateOf, tx.Rebind(`SELECT id FROM webhook_log
+		WHERE dedupe_key = ? AND status = 'processed' ORDER BY id LIMIT 1`), key)
+	if err != nil && err != sql.ErrNoRows {
+		return false, 0, fmt.Errorf("find original of %s: %w", key, classify(err))
+	}
+	return false, duplicateOf, nil
+}

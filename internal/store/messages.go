@@ -1,0 +1,187 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/callsnare/callsnare/internal/callflow"
+)
+
+// Message is an SMS in a lead's thread: inbound from a caller, or a text-back we sent.
+type Message struct {
+	ID          int64          `db:"id"`
+	OrgID       int64          `db:"org_id"`
+	LeadID      sql.NullInt64  `db:"lead_id"`
+	Direction   string         `db:"direction"`
+	CallSID     sql.NullString `db:"call_sid"`
+	SID         sql.NullString `db:"sid"`
+	From        string         `db:"from_number"`
+	To          string         `db:"to_number"`
+	Body        string         `db:"body"`
+	Status      string         `db:"status"`
+	Reason      string         `db:"reason"`
+	Error       string         `db:"error"`
+	Attempts    int            `db:"attempts"`
+	CreatedAt   Time           `db:"created_at"`
+	UpdatedAt   Time           `db:"updated_at"`
+	AttemptedAt Time           `db:"attempted_at"`
+	SentAt      Time           `db:"sent_at"`
+}
+
+// Text-back statuses.
+const (
+	TextbackQueued     = "queued"     // waiting for its job
+	TextbackSending    = "sending"    // an attempt is recorded; its result may be unknown
+	TextbackSent       = "sent"       // Twilio accepted it
+	TextbackFailed     = "failed"     // a permanent error, or retries ran out
+	TextbackSuppressed = "suppressed" // a rule said no; see reason
+)
+
+const messageColumns = `id, org_id, lead_id, direction, call_sid, sid, from_number, to_number, body,
+	status, reason, error, attempts, created_at, updated_at, attempted_at, sent_at`
+
+// InboundSMS is an SMS a caller sent to a tracked number.
+type InboundSMS struct {
+	Org        Org
+	MessageSID string
+	From, To   string
+	Body       string
+	At         time.Time
+}
+
+// ApplyInboundSMS stores an inbound message in the lead of (org, From), creating the lead
+// if needed, and applies STOP/START keywords. A STOP also suppresses that org's text-backs
+// still waiting to go to the phone.
+func (tx *Tx) ApplyInboundSMS(ctx context.Context, m InboundSMS) (callflow.Keyword, error) {
+	leadID, err := tx.upsertLead(ctx, m.Org.ID, m.From, m.At)
+	if err != nil {
+		return "", err
+	}
+	if _, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO messages (org_id, lead_id, direction, sid,
+		from_number, to_number, body, status, created_at, updated_at)
+		VALUES (?, ?, 'inbound', ?, ?, ?, ?, 'received', ?, ?) ON CONFLICT (sid) DO NOTHING`),
+		m.Org.ID, leadID, m.MessageSID, m.From, m.To, m.Body, T(m.At), T(m.At)); err != nil {
+		return "", fmt.Errorf("insert message: %w", classify(err))
+	}
+	kw := callflow.ClassifyKeyword(m.Body)
+	switch kw {
+	case callflow.KeywordOptOut, callflow.KeywordOptIn:
+		optedOut := kw == callflow.KeywordOptOut
+		if _, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO opt_outs (org_id, phone, opted_out, keyword, updated_at)
+			VALUES (?, ?, ?, ?, ?) ON CONFLICT (org_id, phone) DO UPDATE SET opted_out = excluded.opted_out,
+			keyword = excluded.keyword, updated_at = excluded.updated_at`),
+			m.Org.ID, m.From, optedOut, m.Body, T(m.At)); err != nil {
+			return kw, fmt.Errorf("record opt-out: %w", classify(err))
+		}
+		if optedOut {
+			if _, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE messages SET status = 'suppressed', reason = ?, updated_at = ?
+				WHERE org_id = ? AND to_number = ? AND direction = 'outbound' AND status = 'queued'`),
+				string(callflow.SuppressOptedOut), T(m.At), m.Org.ID, m.From); err != nil {
+				return kw, fmt.Errorf("cancel text-backs: %w", classify(err))
+			}
+		}
+	}
+	return kw, nil
+}
+
+// TextbackState is everything the text-back job decides with.
+type TextbackState struct {
+	Message        Message
+	Org            Org
+	Outcome        string
+	OptedOut       bool
+	RecentlyTexted bool
+	BillingStatus  string
+}
+
+// TextbackState loads a call's text-back and the facts its rules need, as of now.
+func (s *Store) TextbackState(ctx context.Context, callSID string, cooldown time.Duration, now time.Time) (TextbackState, error) {
+	var st TextbackState
+	if err := s.db.GetContext(ctx, &st.Message, s.rebind(`SELECT `+messageColumns+` FROM messages WHERE call_sid = ?`), callSID); err != nil {
+		return st, fmt.Errorf("text-back %s: %w", callSID, classify(err))
+	}
+	org, err := s.OrgByID(ctx, st.Message.OrgID)
+	if err != nil {
+		return st, err
+	}
+	st.Org = org
+	if err := s.db.GetContext(ctx, &st.Outcome, s.rebind(`SELECT outcome FROM calls WHERE call_sid = ?`), callSID); err != nil {
+		return st, fmt.Errorf("text-back %s: call: %w", callSID, classify(err))
+	}
+	var optedOut []bool
+	if err := s.db.SelectContext(ctx, &optedOut, s.rebind(`SELECT opted_out FROM opt_outs WHERE org_id = ? AND phone = ?`),
+		org.ID, st.Message.To); err != nil {
+		return st, fmt.Errorf("text-back %s: opt-out: %w", callSID, classify(err))
+	}
+	st.OptedOut = len(optedOut) == 1 && optedOut[0]
+	var recent int
+	if err := s.db.GetContext(ctx, &recent, s.rebind(`SELECT COUNT(*) FROM messages WHERE org_id = ? AND to_number = ?
+		AND direction = 'outbound' AND status = 'sent' AND sent_at > ? AND id <> ?`),
+		org.ID, st.Message.To, T(now.Add(-cooldown)), st.Message.ID); err != nil {
+		return st, fmt.Errorf("text-back %s: cooldown: %w", callSID, classify(err))
+	}
+	st.RecentlyTexted = recent > 0
+	var status []string
+	if err := s.db.SelectContext(ctx, &status, s.rebind(`SELECT status FROM org_billing WHERE org_id = ?`), org.ID); err != nil {
+		return st, fmt.Errorf("text-back %s: billing: %w", callSID, classify(err))
+	}
+	if len(status) == 1 {
+		st.BillingStatus = status[0]
+	}
+	return st, nil
+}
+
+// TextbackUpdate is a change of a text-back's state.
+type TextbackUpdate struct {
+	Status  string
+	Reason  string
+	SID     string
+	Error   string
+	Attempt bool // count an attempt and stamp attempted_at
+}
+
+// UpdateTextback moves a text-back to a new state, but only from one of the states given:
+// a text-back already sent or suppressed by a STOP is never overwritten. It reports whether
+// the row changed.
+func (s *Store) UpdateTextback(ctx context.Context, callSID string, from []string, u TextbackUpdate, now time.Time) (bool, error) {
+	var changed bool
+	err := s.Write(ctx, func(tx *Tx) error {
+		q := `UPDATE messages SET status = ?, reason = ?, error = ?, updated_at = ?`
+		args := []any{u.Status, u.Reason, u.Error, T(now)}
+		if u.SID != "" {
+			q += `, sid = ?`
+			args = append(args, u.SID)
+		}
+		if u.Status == TextbackSent {
+			q += `, sent_at = ?`
+			args = append(args, T(now))
+		}
+		if u.Attempt {
+			q += `, attempts = attempts + 1, attempted_at = ?`
+			args = append(args, T(now))
+		}
+		q += ` WHERE call_sid = ? AND status IN (?` + repeat(", ?", len(from)-1) + `)`
+		args = append(args, callSID)
+		for _, f := range from {
+			args = append(args, f)
+		}
+		res, err := tx.ExecContext(ctx, tx.Rebind(q), args...)
+		if err != nil {
+			return fmt.Errorf("update text-back %s: %w", callSID, classify(err))
+		}
+		n, _ := res.RowsAffected()
+		changed = n == 1
+		return nil
+	})
+	return changed, err
+}
+
+func repeat(s string, n int) string {
+	out := ""
+	for range n {
+		out += s
+	}
+	return out
+}

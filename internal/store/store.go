@@ -1,0 +1,198 @@
+// Package store keeps CallSnare's state in SQLite or PostgreSQL through sqlx: one set of SQL
+// strings for both, migrations embedded in the binary, and a group-commit writer that turns
+// many webhook deliveries into one durable transaction.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
+	"github.com/jmoiron/sqlx"
+	_ "modernc.org/sqlite" // registers "sqlite"
+)
+
+func init() {
+	// sqlx knows modernc's driver name only once told how it binds parameters.
+	sqlx.BindDriver("sqlite", sqlx.QUESTION)
+}
+
+// Driver names the database behind a store.
+type Driver string
+
+const (
+	SQLite   Driver = "sqlite"
+	Postgres Driver = "postgres"
+)
+
+// Options tune a store; the zero value is fine.
+type Options struct {
+	Logger *slog.Logger
+	// MaxBatch caps how many write units share one transaction (group commit).
+	MaxBatch int
+	// Writers is the number of concurrent write transactions (PostgreSQL only; SQLite has
+	// one writer by nature).
+	Writers int
+	// ReadOnly opens the database for reading only (the log viewer).
+	ReadOnly bool
+}
+
+// Store is the database handle. Reads go straight to a pool; writes go through Write, which
+// batches them.
+type Store struct {
+	driver Driver
+	dsn    string // driver-level DSN, never logged: it may hold a password
+	db     *sqlx.DB
+	wdb    *sqlx.DB
+	w      *writer
+	log    *slog.Logger
+}
+
+// ParseDSN tells which driver a --db value names and returns the DSN that driver takes:
+// "postgres://..." and "postgresql://..." are PostgreSQL; "sqlite:PATH", "file:PATH" and a
+// bare path are SQLite files.
+func ParseDSN(dsn string) (Driver, string, error) {
+	switch {
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		return Postgres, dsn, nil
+	case dsn == "":
+		return "", "", errors.New("empty database DSN")
+	}
+	path := strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "file:")
+	query := ""
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path, query = path[:i], path[i+1:]
+	}
+	if path == "" {
+		return "", "", fmt.Errorf("sqlite DSN %q names no file", dsn)
+	}
+	return SQLite, path + "?" + query, nil
+}
+
+// sqliteDSN adds the pragmas every connection needs: WAL so readers never block the writer,
+// a busy timeout, full sync so that an acknowledged webhook survives a power cut, foreign
+// keys, and BEGIN IMMEDIATE so that a write transaction takes the lock up front and can
+// never deadlock into SQLITE_BUSY halfway through.
+func sqliteDSN(pathAndQuery string, readOnly bool) string {
+	path, query, _ := strings.Cut(pathAndQuery, "?")
+	v, _ := url.ParseQuery(query)
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)"} {
+		v.Add("_pragma", p)
+	}
+	if readOnly {
+		v.Add("_pragma", "query_only(1)")
+	} else {
+		v.Set("_txlock", "immediate")
+	}
+	return "file:" + path + "?" + v.Encode()
+}
+
+// Open connects to the database the DSN names. It does not migrate.
+func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
+	driver, ddsn, err := ParseDSN(dsn)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{driver: driver, log: opts.Logger}
+	switch driver {
+	case SQLite:
+		s.dsn = sqliteDSN(ddsn, false)
+		rdsn := sqliteDSN(ddsn, opts.ReadOnly)
+		if s.db, err = sqlx.Open("sqlite", rdsn); err != nil {
+			return nil, fmt.Errorf("open sqlite: %w", err)
+		}
+		s.db.SetMaxOpenConns(8)
+		s.db.SetMaxIdleConns(8)
+		if !opts.ReadOnly {
+			if s.wdb, err = sqlx.Open("sqlite", s.dsn); err != nil {
+				s.db.Close()
+				return nil, fmt.Errorf("open sqlite: %w", err)
+			}
+			s.wdb.SetMaxOpenConns(1) // SQLite has one writer; more connections only contend
+			s.wdb.SetMaxIdleConns(1)
+			s.wdb.SetConnMaxIdleTime(0)
+		}
+		if opts.Writers <= 0 || opts.Writers > 1 {
+			opts.Writers = 1
+		}
+	case Postgres:
+		s.dsn = ddsn
+		if s.db, err = sqlx.Open("pgx", ddsn); err != nil {
+			return nil, fmt.Errorf("open postgres: %w", err)
+		}
+		s.db.SetMaxOpenConns(16)
+		s.db.SetMaxIdleConns(16)
+		s.db.SetConnMaxIdleTime(5 * time.Minute)
+		if !opts.ReadOnly {
+			s.wdb = s.db
+		}
+		if opts.Writers <= 0 {
+			opts.Writers = 4
+		}
+	}
+	if err := s.Ping(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if s.wdb != nil {
+		s.w = newWriter(s.wdb, opts.Writers, opts.MaxBatch, s.log)
+	}
+	return s, nil
+}
+
+// Driver tells which database the store runs on.
+func (s *Store) Driver() Driver { return s.driver }
+
+// DB is the read pool, for queries that need no transaction.
+func (s *Store) DB() *sqlx.DB { return s.db }
+
+// SQLDB returns the handle other libraries (the job queue) should use to write: on SQLite
+// a separate pool with the same pragmas, so its transactions also begin immediately.
+func (s *Store) SQLDB() (*sql.DB, error) {
+	if s.driver == Postgres {
+		return s.db.DB, nil
+	}
+	db, err := sql.Open("sqlite", s.dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite: %w", err)
+	}
+	db.SetMaxOpenConns(2)
+	return db, nil
+}
+
+// Ping checks that the database answers; /readyz uses it.
+func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := s.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Close stops the writer, after it has committed what it holds, and closes the pools.
+func (s *Store) Close() error {
+	if s.w != nil {
+		s.w.close()
+	}
+	var errs []error
+	if s.wdb != nil && s.wdb != s.db {
+		errs = append(errs, s.wdb.Close())
+	}
+	if s.db != nil {
+		errs = append(errs, s.db.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// rebind turns the ?-placeholders all queries are written with into the driver's own.
+func (s *Store) rebind(q string) string { return s.db.Rebind(q) }
