@@ -1,0 +1,122 @@
+package twilio
+
+import (
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/base64"
+	"sort"
+	"strings"
+
+	twilioclient "github.com/twilio/twilio-go/client"
+)
+
+// SignatureHeader is the header Twilio signs its webhooks with.
+const SignatureHeader = "X-Twilio-Signature"
+
+// Verdict is the outcome of checking a webhook's signature.
+type Verdict string
+
+// Verdicts, recorded with each request so that an unchecked or failed
+// signature is visible later rather than silently dropped.
+const (
+	VerdictValid     Verdict = "valid"
+	VerdictInvalid   Verdict = "invalid"
+	VerdictMissing   Verdict = "missing"
+	VerdictUnchecked Verdict = "unchecked"
+)
+
+// Verifier checks X-Twilio-Signature headers against the auth token of the
+// account that sent the webhook.
+type Verifier struct {
+	defaultToken string
+	byAccount    map[string]string
+}
+
+// NewVerifier returns a Verifier that uses byAccount (AccountSid to auth
+// token) for subaccounts, whose webhooks are signed with their own token,
+// and defaultToken for every other account.
+func NewVerifier(defaultToken string, byAccount map[string]string) *Verifier {
+	v := &Verifier{defaultToken: defaultToken, byAccount: make(map[string]string, len(byAccount))}
+	for sid, token := range byAccount {
+		if token != "" {
+			v.byAccount[sid] = token
+		}
+	}
+	return v
+}
+
+// Configured reports whether any token is set. Without one, nothing can be
+// verified and every verdict is VerdictUnchecked.
+func (v *Verifier) Configured() bool {
+	return v != nil && (v.defaultToken != "" || len(v.byAccount) > 0)
+}
+
+// Verify checks a form-encoded webhook. fullURL must be the URL Twilio
+// called, exactly (public base plus the raw request URI); sigHeaders are all
+// values of the X-Twilio-Signature header.
+func (v *Verifier) Verify(fullURL string, params Params, sigHeaders []string) Verdict {
+	return v.check(sigHeaders, params["AccountSid"], func(rv twilioclient.RequestValidator, sig string) bool {
+		return rv.Validate(fullURL, params, sig)
+	})
+}
+
+// VerifyBody checks a webhook with a JSON body, whose URL carries
+// bodySHA256 and whose signature covers the URL alone. accountSID selects
+// the token, as the body is not form parameters.
+func (v *Verifier) VerifyBody(fullURL string, body []byte, sigHeaders []string, accountSID string) Verdict {
+	return v.check(sigHeaders, accountSID, func(rv twilioclient.RequestValidator, sig string) bool {
+		return rv.ValidateBody(fullURL, body, sig)
+	})
+}
+
+func (v *Verifier) check(sigHeaders []string, accountSID string, validate func(twilioclient.RequestValidator, string) bool) Verdict {
+	if !v.Configured() {
+		return VerdictUnchecked
+	}
+	switch {
+	case len(sigHeaders) == 0 || (len(sigHeaders) == 1 && sigHeaders[0] == ""):
+		return VerdictMissing
+	case len(sigHeaders) > 1:
+		// Twilio sends one signature; a second one is someone else's doing,
+		// and choosing between them would let an attacker pick.
+		return VerdictInvalid
+	}
+	token := v.tokenFor(accountSID)
+	if token == "" {
+		// Only subaccount tokens are configured and this account is not
+		// one of them: nothing can vouch for the request.
+		return VerdictInvalid
+	}
+	if validate(twilioclient.NewRequestValidator(token), sigHeaders[0]) {
+		return VerdictValid
+	}
+	return VerdictInvalid
+}
+
+func (v *Verifier) tokenFor(accountSID string) string {
+	if token, ok := v.byAccount[accountSID]; ok && accountSID != "" {
+		return token
+	}
+	return v.defaultToken
+}
+
+// Sign returns the X-Twilio-Signature Twilio would send for a request to
+// fullURL with params: base64(HMAC-SHA1(token, fullURL followed by each key
+// and its value, keys sorted)). For a JSON body, put bodySHA256 in fullURL
+// and pass no params. The URL is signed exactly as given.
+func Sign(token, fullURL string, params Params) string {
+	keys := make([]string, 0, len(params))
+	for k := range params {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString(fullURL)
+	for _, k := range keys {
+		b.WriteString(k)
+		b.WriteString(params[k])
+	}
+	mac := hmac.New(sha1.New, []byte(token))
+	mac.Write([]byte(b.String()))
+	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
