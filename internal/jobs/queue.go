@@ -141,7 +141,7 @@ func (q *Queue) Stop(ctx context.Context) error {
 		err = q.client.StopAndCancel(context.Background())
 	}
 	q.closeDB()
-	if err != nil && err.Error() != "" && !errors.Is(err, river.ErrNotStarted) {
+	if err != nil {
 		return fmt.Errorf("stop queue: %w", err)
 	}
 	return nil
