@@ -1,0 +1,166 @@
+package callflow
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 11, 26, 18, 0, 0, 0, time.UTC)
+
+func inbound() Fact { return Fact{Kind: FactInbound, CallStatus: "ringing", Sequence: -1, At: t0} }
+func dial(status string, dur int) Fact {
+	return Fact{Kind: FactDialComplete, DialStatus: status, DialDuration: dur, Sequence: -1, At: t0.Add(20 * time.Second)}
+}
+func status(s string, seq int) Fact {
+	return Fact{Kind: FactStatus, CallStatus: s, Sequence: seq, At: t0.Add(25 * time.Second)}
+}
+func settled() Fact { return Fact{Kind: FactSettled, At: t0.Add(time.Minute)} }
+
+func TestDecide(t *testing.T) {
+	owner := CallPolicy{ForwardTo: "+15125550199"}
+	tests := []struct {
+		name       string
+		facts      []Fact
+		policy     CallPolicy
+		want       Outcome
+		reason     string
+		wantSettle bool
+	}{
+		{"ringing only", []Fact{inbound()}, owner, OutcomeForwarded, "", false},
+		{"owner answered", []Fact{inbound(), dial("completed", 40)}, owner, OutcomeAnswered, "answered", false},
+		{"conference answered", []Fact{inbound(), dial("answered", 40)}, owner, OutcomeAnswered, "answered", false},
+		{"no answer", []Fact{inbound(), dial("no-answer", 0)}, owner, OutcomeMissed, "dial_no-answer", false},
+		{"busy", []Fact{dial("busy", 0)}, owner, OutcomeMissed, "dial_busy", false},
+		{"failed", []Fact{dial("failed", 0)}, owner, OutcomeMissed, "dial_failed", false},
+		{"caller hung up while ringing", []Fact{dial("canceled", 0)}, owner, OutcomeMissed, "dial_canceled", false},
+		{"voicemail picked up", []Fact{dial("completed", 8)}, CallPolicy{ForwardTo: "+15125550199", MinAnswerSeconds: 15}, OutcomeMissed, "answered_too_short", false},
+		{"long enough", []Fact{dial("completed", 30)}, CallPolicy{ForwardTo: "+15125550199", MinAnswerSeconds: 15}, OutcomeAnswered, "answered", false},
+		{"no forward-to", []Fact{inbound()}, CallPolicy{}, OutcomeMissed, "no_forward_to", false},
+		{"ended without dial-complete waits", []Fact{inbound(), status("completed", 3)}, owner, OutcomeForwarded, "", true},
+		{"settled without dial-complete", []Fact{inbound(), status("completed", 3), settled()}, owner, OutcomeMissed, "hung_up", false},
+		{"dial-complete after settle wins", []Fact{inbound(), status("completed", 3), settled(), dial("completed", 30)}, owner, OutcomeAnswered, "answered", false},
+		{"in-progress status is not terminal", []Fact{inbound(), status("in-progress", 1)}, owner, OutcomeForwarded, "", false},
+		{"answered beats a stray missed", []Fact{dial("no-answer", 0), dial("completed", 30)}, owner, OutcomeAnswered, "answered", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := Decide(tt.facts, tt.policy)
+			if d.Outcome != tt.want || d.Reason != tt.reason {
+				t.Errorf("Decide = %s (%s), want %s (%s)", d.Outcome, d.Reason, tt.want, tt.reason)
+			}
+			if got := !d.SettleFrom.IsZero(); got != tt.wantSettle {
+				t.Errorf("needs settle = %v, want %v", got, tt.wantSettle)
+			}
+		})
+	}
+}
+
+// TestDecideIgnoresOrderAndRepetition is the reproducibility promise: any order, any
+// number of copies, the same decision.
+func TestDecideIgnoresOrderAndRepetition(t *testing.T) {
+	sets := [][]Fact{
+		{inbound(), dial("no-answer", 0), status("ringing", 0), status("in-progress", 1), status("completed", 2)},
+		{inbound(), dial("completed", 33), status("completed", 2)},
+		{inbound(), status("completed", 2), settled()},
+		{inbound(), status("busy", 1), status("completed", 2), dial("busy", 0)},
+	}
+	policy := CallPolicy{ForwardTo: "+15125550199", MinAnswerSeconds: 10}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i, facts := range sets {
+		want := Decide(facts, policy)
+		for range 200 {
+			shuffled := append([]Fact(nil), facts...)
+			for range rng.IntN(4) { // duplicates
+				shuffled = append(shuffled, facts[rng.IntN(len(facts))])
+			}
+			rng.Shuffle(len(shuffled), func(a, b int) { shuffled[a], shuffled[b] = shuffled[b], shuffled[a] })
+			if got := Decide(shuffled, policy); got != want {
+				t.Fatalf("set %d: order %v gave %+v, in order %+v", i, shuffled, got, want)
+			}
+		}
+	}
+}
+
+func TestClassifyKeyword(t *testing.T) {
+	tests := map[string]Keyword{
+		"STOP": KeywordOptOut, " stop ": KeywordOptOut, "Stop": KeywordOptOut, "STOP ALL": KeywordOptOut,
+		"stopall": KeywordOptOut, "unsubscribe": KeywordOptOut, "cancel": KeywordOptOut, "END": KeywordOptOut,
+		"quit": KeywordOptOut, "OPTOUT": KeywordOptOut, "revoke": KeywordOptOut,
+		"START": KeywordOptIn, "yes": KeywordOptIn, "Unstop": KeywordOptIn,
+		"HELP": KeywordHelp, "info": KeywordHelp,
+		"STOP please": KeywordNone, "please stop": KeywordNone, "": KeywordNone, "my AC is broken": KeywordNone,
+	}
+	for body, want := range tests {
+		if got := ClassifyKeyword(body); got != want {
+			t.Errorf("ClassifyKeyword(%q) = %q, want %q", body, got, want)
+		}
+	}
+}
+
+func TestDecideTextback(t *testing.T) {
+	ok := TextbackCheck{Outcome: OutcomeMissed, Textable: true, Enabled: true, Entitled: true}
+	tests := []struct {
+		name   string
+		change func(*TextbackCheck)
+		want   Suppression
+	}{
+		{"send", func(*TextbackCheck) {}, SendTextback},
+		{"answered after all", func(c *TextbackCheck) { c.Outcome = OutcomeAnswered }, SuppressAnswered},
+		{"still ringing", func(c *TextbackCheck) { c.Outcome = OutcomeForwarded }, SuppressAnswered},
+		{"anonymous caller", func(c *TextbackCheck) { c.Textable = false }, SuppressNotText},
+		{"disabled", func(c *TextbackCheck) { c.Enabled = false }, SuppressDisabled},
+		{"opted out", func(c *TextbackCheck) { c.OptedOut = true }, SuppressOptedOut},
+		{"not entitled", func(c *TextbackCheck) { c.Entitled = false }, SuppressEntitled},
+		{"cooldown", func(c *TextbackCheck) { c.RecentlyTexted = true }, SuppressCooldown},
+		{"opt-out outranks cooldown", func(c *TextbackCheck) { c.RecentlyTexted, c.OptedOut = true, true }, SuppressOptedOut},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := ok
+			tt.change(&c)
+			if got := DecideTextback(c); got != tt.want {
+				t.Errorf("DecideTextback = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestPhones(t *testing.T) {
+	norm := []struct{ in, want string }{
+		{"(512) 555-0100", "+15125550100"},
+		{"+1 512 555 0100", "+15125550100"},
+		{"512.555.0100", "+15125550100"},
+		{"+44 20 7946 0958", "+442079460958"},
+	}
+	for _, tt := range norm {
+		got, err := NormalizePhone(tt.in, "US")
+		if err != nil || got != tt.want {
+			t.Errorf("NormalizePhone(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+	for _, bad := range []string{"", "hello", "555", "+1 000 000 0000", "+266696687"} {
+		if got, err := NormalizePhone(bad, "US"); err == nil {
+			t.Errorf("NormalizePhone(%q) = %q, want an error", bad, got)
+		}
+	}
+	textable := map[string]bool{
+		"+15125550123": true, "anonymous": false, "+266696687": false, "client:alice": false,
+		"sip:bob@example.com": false, "": false, "5125550123": false, "+1 512 555 0123": false,
+		"+442079460958": false, // a London landline cannot take a text
+	}
+	for from, want := range textable {
+		if got := Textable(from); got != want {
+			t.Errorf("Textable(%q) = %v, want %v", from, got, want)
+		}
+	}
+}
+
+func TestRenderTextback(t *testing.T) {
+	if got := RenderTextback("", "Acme"); got != "Sorry we missed your call! This is Acme. Reply here and we'll get right back to you." {
+		t.Errorf("default template: %q", got)
+	}
+	if got := RenderTextback("Hi from {org}!", "Acme"); got != "Hi from Acme!" {
+		t.Errorf("custom template: %q", got)
+	}
+}

@@ -1,0 +1,130 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/callsnare/callsnare/internal/demo"
+	"github.com/callsnare/callsnare/internal/service"
+)
+
+type serveOptions struct {
+	requireSignatures bool
+	demo              bool
+	shutdownTimeout   time.Duration
+}
+
+func (a *app) serveCmd() *cobra.Command {
+	var o serveOptions
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the webhook server",
+		Long: `Run the webhook server: the Twilio voice and SMS routes, the Stripe route, /healthz,
+/readyz and /metrics, and the workers that send text-backs.
+
+With --demo it provisions demo orgs, sends text-backs to a built-in fake Twilio, and plays
+one missed call against itself so that the whole flow shows in the log.`,
+		Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error { return a.runServe(cmd.Context(), o) },
+	}
+	f := cmd.Flags()
+	f.String("addr", ":8080", "address to listen on")
+	f.String("public-url", "", "scheme and host providers call (https://hooks.example.com); signatures cover it")
+	f.BoolVar(&o.requireSignatures, "require-signatures", false, "refuse to start without Twilio and Stripe secrets")
+	f.BoolVar(&o.demo, "demo", false, "seed demo orgs, use a built-in fake Twilio, and play a sample missed call")
+	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long shutdown waits for in-flight requests and jobs")
+	bindFlags(a.v, f, map[string]string{"addr": "addr", "public-url": "public_url"})
+	return cmd
+}
+
+func (a *app) serviceConfig() service.Config {
+	c := a.cfg
+	return service.Config{
+		DSN: c.DB, PublicURL: c.PublicURL,
+		TwilioAccountSID: c.Twilio.AccountSID, TwilioAuthToken: c.Twilio.AuthToken,
+		TwilioSubaccountTokens: c.Twilio.SubaccountTokens, TwilioAPIBaseURL: c.Twilio.APIBaseURL,
+		StripeSecrets: c.Stripe.WebhookSecrets, StripeTolerance: c.Stripe.Tolerance,
+		TextbackDelay: c.Textback.Delay, TextbackCooldown: c.Textback.Cooldown, TextbackTemplate: c.Textback.Template,
+		DialTimeout: c.Voice.DialTimeout, Settle: c.Voice.Settle,
+		EnforceBilling: c.Billing.Enforce, GracePastDue: c.Billing.GracePastDue,
+	}
+}
+
+func (a *app) runServe(ctx context.Context, o serveOptions) error {
+	cfg := a.serviceConfig()
+	var d *demo.Demo
+	if o.demo {
+		var err error
+		if d, err = demo.New(a.log); err != nil {
+			return err
+		}
+		defer d.Close()
+		d.Configure(&cfg)
+	}
+	if o.requireSignatures && (cfg.TwilioAuthToken == "" || len(cfg.StripeSecrets) == 0) {
+		return usageErr("--require-signatures: set twilio.auth_token and stripe.webhook_secret (or CALLSNARE_TWILIO_AUTH_TOKEN, CALLSNARE_STRIPE_WEBHOOK_SECRET)")
+	}
+	if cfg.TwilioAuthToken == "" {
+		a.log.Warn("SIGNATURES NOT CHECKED: twilio.auth_token is not set, so anyone can post Twilio callbacks; set it or use --require-signatures")
+	}
+	if len(cfg.StripeSecrets) == 0 {
+		a.log.Warn("SIGNATURES NOT CHECKED: stripe.webhook_secret is not set, so anyone can post Stripe events; set it or use --require-signatures")
+	}
+	if cfg.PublicURL == "" {
+		a.log.Warn("public_url is not set: signatures are checked against the request's Host header, which is wrong behind a proxy")
+	}
+	svc, err := service.Start(ctx, cfg, a.log)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", a.cfg.Addr)
+	if err != nil {
+		_ = svc.Close(context.Background())
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler: svc.Handler(),
+		// Slow clients must not hold connections: a provider sends a small body at once.
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      20 * time.Second,
+		IdleTimeout:       90 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	a.log.Info("serving", "addr", ln.Addr().String(), "db_driver", svc.Store.Driver(), "public_url", cfg.PublicURL)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	if d != nil {
+		target := fmt.Sprintf("http://127.0.0.1:%d", ln.Addr().(*net.TCPAddr).Port)
+		signBase := cfg.PublicURL
+		if signBase == "" {
+			signBase = target
+		}
+		go d.Play(ctx, target, signBase, svc.Store)
+	}
+	select {
+	case err := <-errc:
+		_ = svc.Close(context.Background())
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	a.log.Info("shutting_down", "timeout", o.shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
+	defer cancel()
+	// In-flight requests finish first, then running jobs, then the database closes.
+	err = srv.Shutdown(sctx)
+	if cerr := svc.Close(sctx); cerr != nil {
+		err = errors.Join(err, cerr)
+	}
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	a.log.Info("stopped")
+	return nil
+}

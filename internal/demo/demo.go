@@ -1,0 +1,181 @@
+// Package demo makes `serve --demo` show the whole product with no accounts: demo orgs,
+// a built-in fake Twilio for text-backs, and one missed call played against the server.
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/callsnare/callsnare/fixtures"
+	"github.com/callsnare/callsnare/internal/faketwilio"
+	"github.com/callsnare/callsnare/internal/service"
+	"github.com/callsnare/callsnare/internal/store"
+	"github.com/callsnare/callsnare/internal/twilio"
+)
+
+// The demo's Twilio account; the token signs the sample call, so the server checks real
+// signatures even in the demo.
+const (
+	AccountSID = "AC00000000000000000000000000demo1"
+	AuthToken  = "demo0auth0token0not0a0secret0000"
+	caller     = "+15125550123"
+)
+
+// Demo is a fake Twilio and the sample traffic.
+type Demo struct {
+	fake     *faketwilio.Server
+	baseURL  string
+	log      *slog.Logger
+	token    string
+	signBase string
+}
+
+// New starts the fake Twilio on a loopback port.
+func New(log *slog.Logger) (*Demo, error) {
+	fake := faketwilio.New(faketwilio.Options{Logger: log})
+	base, err := fake.Start("127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("start fake twilio: %w", err)
+	}
+	return &Demo{fake: fake, baseURL: base, log: log}, nil
+}
+
+// Configure points the service's text-backs at the fake and, when no Twilio account is
+// configured, uses the demo account.
+func (d *Demo) Configure(cfg *service.Config) {
+	cfg.TwilioAPIBaseURL = d.baseURL
+	if cfg.TwilioAccountSID == "" {
+		cfg.TwilioAccountSID = AccountSID
+	}
+	if cfg.TwilioAuthToken == "" {
+		cfg.TwilioAuthToken = AuthToken
+	}
+	d.token = cfg.TwilioAuthToken
+	d.log.Info("demo_fake_twilio", "api_base_url", d.baseURL)
+}
+
+// Close stops the fake Twilio.
+func (d *Demo) Close() error { return d.fake.Close() }
+
+// Seed provisions the demo orgs that are not there yet.
+func Seed(ctx context.Context, st *store.Store, now time.Time) ([]store.Org, error) {
+	orgs, err := fixtures.DemoOrgs()
+	if err != nil {
+		return nil, err
+	}
+	var out []store.Org
+	for _, o := range orgs {
+		org, err := st.OrgBySlug(ctx, o.Slug)
+		if errors.Is(err, store.ErrNotFound) {
+			org, err = st.CreateOrg(ctx, store.NewOrg{Slug: o.Slug, Name: o.Name, Timezone: o.Timezone,
+				ForwardTo: o.ForwardTo, Numbers: o.Numbers, StripeCustomerID: o.StripeCustomerID}, now)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("seed demo org %s: %w", o.Slug, err)
+		}
+		out = append(out, org)
+	}
+	return out, nil
+}
+
+// Play seeds the demo orgs and plays one missed call and the caller's reply against the
+// server at target, signed for signBase (the server's public URL), logging each step and
+// the text-back the fake Twilio received.
+func (d *Demo) Play(ctx context.Context, target, signBase string, st *store.Store) {
+	d.signBase = signBase
+	if err := d.play(ctx, target, st); err != nil && ctx.Err() == nil {
+		d.log.Error("demo_failed", "err", err)
+	}
+}
+
+func (d *Demo) play(ctx context.Context, base string, st *store.Store) error {
+	orgs, err := Seed(ctx, st, time.Now())
+	if err != nil {
+		return err
+	}
+	org := orgs[0]
+	callSID := fmt.Sprintf("CA%032x", time.Now().UnixNano())
+	common := twilio.Params{"AccountSid": AccountSID, "CallSid": callSID, "From": caller, "To": org.Numbers[0],
+		"Caller": caller, "Called": org.Numbers[0], "Direction": "inbound", "ApiVersion": "2010-04-01"}
+	steps := []struct {
+		route string
+		extra twilio.Params
+		note  string
+	}{
+		{"/api/twilio/voice/inbound", twilio.Params{"CallStatus": "ringing"}, "a homeowner calls; we forward the call to the owner"},
+		{"/api/twilio/voice/dial-complete", twilio.Params{"CallStatus": "in-progress", "DialCallStatus": "no-answer", "DialCallSid": fmt.Sprintf("CA%032x", time.Now().UnixNano()+1)}, "nobody picks up"},
+		{"/api/twilio/voice/status", twilio.Params{"CallStatus": "completed", "CallDuration": "24"}, "the call ends"},
+	}
+	d.log.Info("demo_call", "org", org.Slug, "from", caller, "to", org.Numbers[0], "call_sid", callSID)
+	for _, s := range steps {
+		p := twilio.Params{}
+		for k, v := range common {
+			p[k] = v
+		}
+		for k, v := range s.extra {
+			p[k] = v
+		}
+		status, body, err := d.post(ctx, base, s.route, p)
+		if err != nil {
+			return err
+		}
+		d.log.Info("demo_step", "note", s.note, "route", s.route, "status", status, "answer", body)
+	}
+	if !d.waitForText(ctx, caller, 10*time.Second) {
+		return errors.New("no text-back reached the fake Twilio within 10s")
+	}
+	for _, m := range d.fake.SentTo(caller) {
+		d.log.Info("demo_textback_sent", "sid", m.SID, "from", m.From, "to", m.To, "body", m.Body)
+	}
+	reply := twilio.Params{"AccountSid": AccountSID, "MessageSid": fmt.Sprintf("SM%032x", time.Now().UnixNano()),
+		"From": caller, "To": org.Numbers[0], "Body": "Yes please, my AC is blowing warm air", "NumMedia": "0"}
+	status, _, err := d.post(ctx, base, "/api/twilio/sms/inbound", reply)
+	if err != nil {
+		return err
+	}
+	d.log.Info("demo_step", "note", "the caller replies; the message joins the lead's thread", "route", "/api/twilio/sms/inbound", "status", status)
+	d.log.Info("demo_done", "see", fmt.Sprintf("callsnare calls --org %s; callsnare leads --org %s", org.Slug, org.Slug))
+	return nil
+}
+
+func (d *Demo) post(ctx context.Context, base, route string, p twilio.Params) (int, string, error) {
+	form := url.Values{}
+	for k, v := range p {
+		form.Set(k, v)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+route, strings.NewReader(form.Encode()))
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set(twilio.SignatureHeader, twilio.Sign(d.token, d.signBase+route, p))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, "", fmt.Errorf("post %s: %w", route, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	return resp.StatusCode, string(b), nil
+}
+
+func (d *Demo) waitForText(ctx context.Context, to string, within time.Duration) bool {
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if len(d.fake.SentTo(to)) > 0 {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return false
+}

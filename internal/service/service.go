@@ -1,0 +1,125 @@
+// Package service assembles a running CallSnare: the store, the job queue with its SMS
+// sender, the metrics and the HTTP server. `serve` runs it on a port; `simulate
+// --embedded` and `replay --verify` run it in process.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/callsnare/callsnare/internal/jobs"
+	"github.com/callsnare/callsnare/internal/metrics"
+	"github.com/callsnare/callsnare/internal/server"
+	"github.com/callsnare/callsnare/internal/store"
+	"github.com/callsnare/callsnare/internal/twilio"
+)
+
+// Config is what a running service needs.
+type Config struct {
+	DSN       string
+	PublicURL string
+
+	TwilioAccountSID       string
+	TwilioAuthToken        string
+	TwilioSubaccountTokens map[string]string
+	TwilioAPIBaseURL       string
+
+	StripeSecrets   []string
+	StripeTolerance time.Duration
+
+	TextbackDelay    time.Duration
+	TextbackCooldown time.Duration
+	TextbackTemplate string
+	DialTimeout      time.Duration
+	Settle           time.Duration
+	EnforceBilling   bool
+	GracePastDue     bool
+
+	// QueuePoll is how often idle workers look for jobs (default 100ms).
+	QueuePoll time.Duration
+	// NoWorkers builds a service that enqueues but never sends (tests of the HTTP layer).
+	NoWorkers bool
+}
+
+// Service is a running CallSnare.
+type Service struct {
+	Store   *store.Store
+	Queue   *jobs.Queue
+	Metrics *metrics.Metrics
+	Server  *server.Server
+	log     *slog.Logger
+}
+
+// Start opens and migrates the database, starts the queue's workers and builds the
+// server. Close stops it all.
+func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	st, err := store.Open(ctx, cfg.DSN, store.Options{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Migrate(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if err := jobs.Migrate(ctx, st); err != nil {
+		st.Close()
+		return nil, err
+	}
+	var sender jobs.Sender
+	if !cfg.NoWorkers {
+		s, err := twilio.NewSender(twilio.SenderConfig{
+			AccountSID: cfg.TwilioAccountSID, AuthToken: cfg.TwilioAuthToken, APIBaseURL: cfg.TwilioAPIBaseURL,
+		})
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("twilio sender: %w", err)
+		}
+		sender = s
+	}
+	svc := &Service{Store: st, log: log}
+	svc.Metrics = metrics.New(func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		n, err := svc.Queue.Depth(ctx)
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	})
+	svc.Queue, err = jobs.New(jobs.Config{
+		TextbackDelay: cfg.TextbackDelay, Cooldown: cfg.TextbackCooldown, Settle: cfg.Settle,
+		Template: cfg.TextbackTemplate, EnforceBilling: cfg.EnforceBilling, GracePastDue: cfg.GracePastDue,
+		PollInterval: cfg.QueuePoll,
+	}, jobs.Deps{Store: st, Sender: sender, Metrics: svc.Metrics, Logger: log})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	if sender != nil {
+		if err := svc.Queue.Start(ctx); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
+	svc.Server = server.New(server.Config{
+		PublicURL:   cfg.PublicURL,
+		DialTimeout: cfg.DialTimeout,
+		Twilio:      twilio.NewVerifier(cfg.TwilioAuthToken, cfg.TwilioSubaccountTokens),
+	}, server.Deps{Store: st, Queue: svc.Queue, Metrics: svc.Metrics, Logger: log})
+	return svc, nil
+}
+
+// Handler is the service's HTTP surface.
+func (s *Service) Handler() http.Handler { return s.Server.Handler() }
+
+// Close lets running jobs finish until ctx ends, then closes the database.
+func (s *Service) Close(ctx context.Context) error {
+	return errors.Join(s.Queue.Stop(ctx), s.Store.Close())
+}
