@@ -100,7 +100,7 @@ func Retarget(payload []byte, eventID, org, customer, subscription string, creat
 	if ns == "" {
 		ns = oldCus
 	}
-	collectIDs(obj, ns, ids)
+	collectIDs(data, ns, ids) // previous_attributes too
 
 	r := retargeter{ids: ids, org: org, shift: shift}
 	out := r.walk("", ev).(map[string]any)
