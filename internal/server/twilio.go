@@ -225,11 +225,8 @@ func (s *Server) refuseDelivery(w http.ResponseWriter, r *http.Request, ev *stor
 		s.fail(w, r, ev, spec.voice, err, ev.ReceivedAt.Time)
 		return
 	}
-	if ev.Signature == "" {
+	if ev.Signature == "" { // refused before the signature was looked at
 		ev.Signature = string(twilio.VerdictUnchecked)
-		if len(r.Header.Values(twilio.SignatureHeader)) == 0 && s.cfg.Twilio.Configured() {
-			ev.Signature = string(twilio.VerdictMissing)
-		}
 	}
 	ev.Status, ev.Error = store.StatusRejected, br.msg
 	s.finish(w, r, ev, errorAnswer(br.status, br.msg, spec.voice), ev.ReceivedAt.Time)

@@ -104,3 +104,16 @@ func redact(dsn string) string {
 	}
 	return u.Redacted()
 }
+
+// PostgresBehindProxy is Postgres reached through a Proxy the test can take down.
+func PostgresBehindProxy(t testing.TB) (string, *Proxy) {
+	t.Helper()
+	dsn := Postgres(t)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatalf("parse dsn: %v", err)
+	}
+	p := NewProxy(t, u.Host)
+	u.Host = p.Addr()
+	return u.String(), p
+}

@@ -1,0 +1,322 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/callsnare/callsnare/internal/callflow"
+	"github.com/callsnare/callsnare/internal/store"
+	"github.com/callsnare/callsnare/internal/storetest"
+)
+
+// The conformance suite: every test runs on SQLite and on PostgreSQL.
+func forEachDB(t *testing.T, test func(t *testing.T, st *store.Store)) {
+	for _, db := range storetest.All() {
+		t.Run(db.Name, func(t *testing.T) {
+			t.Parallel()
+			st := open(t, db.DSN(t))
+			test(t, st)
+		})
+	}
+}
+
+func open(t *testing.T, dsn string) *store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), dsn, store.Options{})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(context.Background()); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	return st
+}
+
+var now = time.Date(2026, 11, 26, 18, 0, 0, 0, time.UTC)
+
+// enqueuer records what the store asked to enqueue.
+type enqueuer struct {
+	mu       sync.Mutex
+	textback []string
+	settle   map[string]time.Time
+}
+
+func (e *enqueuer) EnqueueTextback(_ context.Context, _ *sql.Tx, sid string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.textback = append(e.textback, sid)
+	return nil
+}
+
+func (e *enqueuer) EnqueueSettle(_ context.Context, _ *sql.Tx, sid string, at time.Time) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.settle == nil {
+		e.settle = map[string]time.Time{}
+	}
+	e.settle[sid] = at
+	return nil
+}
+
+func acme(t *testing.T, st *store.Store) store.Org {
+	t.Helper()
+	org, err := st.CreateOrg(context.Background(), store.NewOrg{Slug: "acme", Name: "Acme", Numbers: []string{"+15125550100"}, ForwardTo: "+15125550199"}, now)
+	if err != nil {
+		t.Fatalf("create org: %v", err)
+	}
+	return org
+}
+
+func TestParseDSN(t *testing.T) {
+	tests := []struct {
+		in     string
+		driver store.Driver
+		dsn    string
+		err    bool
+	}{
+		{"callsnare.db", store.SQLite, "callsnare.db?", false},
+		{"sqlite:/var/lib/cs.db", store.SQLite, "/var/lib/cs.db?", false},
+		{"file:x.db?cache=shared", store.SQLite, "x.db?cache=shared", false},
+		{"postgres://u@h/db", store.Postgres, "postgres://u@h/db", false},
+		{"postgresql://u@h/db", store.Postgres, "postgresql://u@h/db", false},
+		{"", "", "", true},
+		{"sqlite:", "", "", true},
+	}
+	for _, tt := range tests {
+		d, dsn, err := store.ParseDSN(tt.in)
+		if (err != nil) != tt.err || d != tt.driver || dsn != tt.dsn {
+			t.Errorf("ParseDSN(%q) = %q, %q, %v", tt.in, d, dsn, err)
+		}
+	}
+}
+
+func TestOrgs(t *testing.T) {
+	forEachDB(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		org := acme(t, st)
+		if org.Slug != "acme" || len(org.Numbers) != 1 || !org.TextbackEnabled || org.Timezone != "America/New_York" || !org.CreatedAt.Equal(now) {
+			t.Errorf("created %+v", org)
+		}
+		byNum, err := st.OrgByNumber(ctx, "+15125550100")
+		if err != nil || byNum.ID != org.ID {
+			t.Errorf("OrgByNumber = %+v, %v", byNum, err)
+		}
+		if _, err := st.OrgByNumber(ctx, "+15125550999"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("unknown number: %v, want ErrNotFound", err)
+		}
+		for name, in := range map[string]store.NewOrg{
+			"slug":     {Slug: "acme", Name: "x", Numbers: []string{"+15125550101"}},
+			"number":   {Slug: "other", Name: "x", Numbers: []string{"+15125550100"}},
+			"customer": {Slug: "c1", Name: "x", Numbers: []string{"+15125550102"}, StripeCustomerID: "cus_1"},
+		} {
+			if name == "customer" {
+				if _, err := st.CreateOrg(ctx, store.NewOrg{Slug: "c0", Name: "x", Numbers: []string{"+15125550103"}, StripeCustomerID: "cus_1"}, now); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := st.CreateOrg(ctx, in, now); !errors.Is(err, store.ErrDuplicate) {
+				t.Errorf("duplicate %s: %v, want ErrDuplicate", name, err)
+			}
+		}
+		// A refused org leaves nothing behind, not even the numbers before the bad one.
+		if _, err := st.CreateOrg(ctx, store.NewOrg{Slug: "half", Name: "x", Numbers: []string{"+15125550104", "+15125550100"}}, now); !errors.Is(err, store.ErrDuplicate) {
+			t.Fatalf("half: %v", err)
+		}
+		if _, err := st.OrgByNumber(ctx, "+15125550104"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("a failed CreateOrg left its first number: %v", err)
+		}
+		orgs, err := st.Orgs(ctx)
+		if err != nil || len(orgs) != 2 {
+			t.Errorf("Orgs = %d, %v", len(orgs), err)
+		}
+	})
+}
+
+// TestClaimUnderConcurrency is the dedupe guarantee: many writers claiming one key at
+// once, exactly one wins, and the others learn which delivery holds it.
+func TestClaimUnderConcurrency(t *testing.T) {
+	forEachDB(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		var wins, dups int
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for i := range 40 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				err := st.Write(ctx, func(tx *store.Tx) error {
+					claimed, _, err := tx.Claim(ctx, "twilio:test:"+fmt.Sprint(i%4), now)
+					if err != nil {
+						return err
+					}
+					ev := &store.Evidence{ReceivedAt: store.T(now), Provider: "twilio", Route: "/x", Signature: "valid",
+						DedupeKey: "twilio:test:" + fmt.Sprint(i%4), Status: store.StatusProcessed}
+					if !claimed {
+						ev.Status = store.StatusDuplicate
+					}
+					ev.SetBody([]byte("a=b"), false)
+					mu.Lock()
+					if claimed {
+						wins++
+					} else {
+						dups++
+					}
+					mu.Unlock()
+					return tx.InsertEvidence(ctx, ev)
+				})
+				if err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		if wins != 4 || dups != 36 {
+			t.Errorf("wins %d dups %d, want 4 and 36", wins, dups)
+		}
+	})
+}
+
+// TestWriterIsolatesAFailingUnit: a unit that fails in a batch must not take the others
+// down with it, and must leave nothing behind itself.
+func TestWriterIsolatesAFailingUnit(t *testing.T) {
+	forEachDB(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		org := acme(t, st)
+		var wg sync.WaitGroup
+		errs := make([]error, 30)
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = st.Write(ctx, func(tx *store.Tx) error {
+					if _, err := tx.Exec(tx.Rebind(`INSERT INTO leads (org_id, phone, status, created_at, updated_at) VALUES (?, ?, 'open', ?, ?)`),
+						org.ID, fmt.Sprintf("+1512555%04d", i), store.T(now), store.T(now)); err != nil {
+						return err
+					}
+					if i%3 == 0 {
+						return errors.New("boom")
+					}
+					return nil
+				})
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if (err != nil) != (i%3 == 0) {
+				t.Errorf("unit %d: %v", i, err)
+			}
+		}
+		var n int
+		if err := st.DB().Get(&n, `SELECT COUNT(*) FROM leads`); err != nil || n != 20 {
+			t.Errorf("%d leads, want 20 (%v)", n, err)
+		}
+	})
+}
+
+// TestCallFactsInAnyOrder applies a call's facts in random orders, with duplicates, and
+// expects the same outcome and exactly one text-back each time.
+func TestCallFactsInAnyOrder(t *testing.T) {
+	forEachDB(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		org := acme(t, st)
+		facts := []callflow.Fact{
+			{Kind: callflow.FactInbound, CallStatus: "ringing", Sequence: -1},
+			{Kind: callflow.FactDialComplete, DialStatus: "no-answer", Sequence: -1},
+			{Kind: callflow.FactStatus, CallStatus: "completed", Sequence: 2},
+		}
+		rng := rand.New(rand.NewPCG(7, 7))
+		for round := range 12 {
+			sid := fmt.Sprintf("CA%032d", round)
+			order := append([]callflow.Fact(nil), facts...)
+			order = append(order, facts[rng.IntN(3)])
+			rng.Shuffle(len(order), func(a, b int) { order[a], order[b] = order[b], order[a] })
+			q := &enqueuer{}
+			var last store.Call
+			for i, f := range order {
+				f.At = now.Add(time.Duration(i) * time.Second)
+				err := st.Write(ctx, func(tx *store.Tx) error {
+					var err error
+					last, err = tx.ApplyCallFact(ctx, store.CallFact{Org: org, CallSID: sid, From: "+15125550123", To: "+15125550100", Fact: f},
+						store.CallRules{Settle: 30 * time.Second}, q)
+					return err
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if last.Outcome != "missed" || last.DialStatus != "no-answer" || last.CallStatus != "completed" || !last.LeadID.Valid {
+				t.Errorf("round %d (%v): %+v", round, order, last)
+			}
+			if len(q.textback) != 1 {
+				t.Errorf("round %d: %d text-backs enqueued", round, len(q.textback))
+			}
+		}
+		var leads int
+		if err := st.DB().Get(&leads, `SELECT COUNT(*) FROM leads`); err != nil || leads != 1 {
+			t.Errorf("%d leads, want 1 for one caller (%v)", leads, err)
+		}
+	})
+}
+
+func TestSettleSchedulesAndDecides(t *testing.T) {
+	forEachDB(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		org := acme(t, st)
+		q := &enqueuer{}
+		sid := "CA" + fmt.Sprintf("%032d", 99)
+		rules := store.CallRules{Settle: 30 * time.Second}
+		for _, f := range []callflow.Fact{{Kind: callflow.FactInbound, Sequence: -1, At: now}, {Kind: callflow.FactStatus, CallStatus: "completed", Sequence: 3, At: now.Add(10 * time.Second)}} {
+			if err := st.Write(ctx, func(tx *store.Tx) error {
+				_, err := tx.ApplyCallFact(ctx, store.CallFact{Org: org, CallSID: sid, From: "+15125550123", To: "+15125550100", Fact: f}, rules, q)
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if at := q.settle[sid]; !at.Equal(now.Add(40 * time.Second)) {
+			t.Errorf("settle scheduled at %v, want 40s after the call started", at)
+		}
+		call, err := st.Settle(ctx, sid, rules, q, now.Add(41*time.Second))
+		if err != nil || call.Outcome != "missed" || call.Reason != "hung_up" || len(q.textback) != 1 {
+			t.Errorf("after settle: %+v, %v, %d text-backs", call, err, len(q.textback))
+		}
+		// Settling again changes nothing and enqueues nothing more.
+		if _, err := st.Settle(ctx, sid, rules, q, now.Add(90*time.Second)); err != nil || len(q.textback) != 1 {
+			t.Errorf("second settle: %v, %d text-backs", err, len(q.textback))
+		}
+	})
+}
+
+func TestTimeRoundTripsAndSorts(t *testing.T) {
+	forEachDB(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		times := []time.Time{
+			now.Add(1500 * time.Millisecond), now, now.Add(time.Microsecond), now.Add(100 * time.Millisecond),
+			time.Date(2026, 11, 26, 12, 0, 0, 0, time.FixedZone("CST", -6*3600)), // 18:00 UTC, with an offset
+		}
+		for i, at := range times {
+			ev := &store.Evidence{ReceivedAt: store.T(at), Provider: "twilio", Route: "/t", Signature: "valid", Status: "processed", DedupeKey: fmt.Sprint(i)}
+			ev.SetBody(nil, false)
+			if err := st.RecordEvidence(ctx, ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var got []store.Time
+		if err := st.DB().Select(&got, `SELECT received_at FROM webhook_log ORDER BY received_at, id`); err != nil {
+			t.Fatal(err)
+		}
+		want := []time.Time{now, times[4], now.Add(time.Microsecond), now.Add(100 * time.Millisecond), now.Add(1500 * time.Millisecond)}
+		for i := range want {
+			if !got[i].Equal(want[i]) {
+				t.Errorf("row %d: %v, want %v", i, got[i].Time, want[i])
+			}
+		}
+	})
+}
