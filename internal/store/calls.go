@@ -57,7 +57,7 @@ func (tx *Tx) ApplyCallFact(ctx context.Context, f CallFact, rules CallRules, jo
 	at := T(f.Fact.At)
 	// The upsert takes the call's row lock, so facts of one call are decided one at a time
 	// even across replicas; each then sees all facts committed before it.
-	_, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO calls (call_sid, org_id, from_number, to_number,
+	_, err := tx.exec(ctx, (`INSERT INTO calls (call_sid, org_id, from_number, to_number,
 		started_at, outcome, updated_at) VALUES (?, ?, ?, ?, ?, 'forwarded', ?)
 		ON CONFLICT (call_sid) DO UPDATE SET updated_at = excluded.updated_at,
 		started_at = CASE WHEN excluded.started_at < calls.started_at THEN excluded.started_at ELSE calls.started_at END`),
@@ -66,7 +66,7 @@ func (tx *Tx) ApplyCallFact(ctx context.Context, f CallFact, rules CallRules, jo
 		return Call{}, fmt.Errorf("upsert call: %w", classify(err))
 	}
 	ff := f.Fact
-	_, err = tx.ExecContext(ctx, tx.Rebind(`INSERT INTO call_facts (call_sid, kind, dial_status,
+	_, err = tx.exec(ctx, (`INSERT INTO call_facts (call_sid, kind, dial_status,
 		dial_call_sid, dial_duration, call_status, call_duration, sequence_number, received_at, log_id)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		f.CallSID, string(ff.Kind), ff.DialStatus, ff.DialCallSID, ff.DialDuration, ff.CallStatus,
@@ -82,19 +82,19 @@ func (s *Store) Settle(ctx context.Context, callSID string, rules CallRules, job
 	var call Call
 	err := s.Write(ctx, func(tx *Tx) error {
 		var orgID int64
-		if err := tx.GetContext(ctx, &orgID, tx.Rebind(`SELECT org_id FROM calls WHERE call_sid = ?`), callSID); err != nil {
+		if err := tx.get(ctx, &orgID, (`SELECT org_id FROM calls WHERE call_sid = ?`), callSID); err != nil {
 			return fmt.Errorf("settle %s: %w", callSID, classify(err))
 		}
 		var org Org
-		if err := tx.GetContext(ctx, &org, tx.Rebind(`SELECT `+orgColumns+` FROM orgs WHERE id = ?`), orgID); err != nil {
+		if err := tx.get(ctx, &org, (`SELECT `+orgColumns+` FROM orgs WHERE id = ?`), orgID); err != nil {
 			return fmt.Errorf("settle %s: org: %w", callSID, classify(err))
 		}
 		var n int
-		if err := tx.GetContext(ctx, &n, tx.Rebind(`SELECT COUNT(*) FROM call_facts WHERE call_sid = ? AND kind = 'settled'`), callSID); err != nil {
+		if err := tx.get(ctx, &n, (`SELECT COUNT(*) FROM call_facts WHERE call_sid = ? AND kind = 'settled'`), callSID); err != nil {
 			return fmt.Errorf("settle %s: %w", callSID, classify(err))
 		}
 		if n == 0 {
-			if _, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO call_facts (call_sid, kind, received_at)
+			if _, err := tx.exec(ctx, (`INSERT INTO call_facts (call_sid, kind, received_at)
 				VALUES (?, 'settled', ?)`), callSID, T(now)); err != nil {
 				return fmt.Errorf("settle %s: %w", callSID, classify(err))
 			}
@@ -117,7 +117,7 @@ func (tx *Tx) decideCall(ctx context.Context, callSID string, org Org, rules Cal
 		Sequence     int    `db:"sequence_number"`
 		At           Time   `db:"received_at"`
 	}
-	if err := tx.SelectContext(ctx, &rows, tx.Rebind(`SELECT kind, dial_status, dial_call_sid, dial_duration,
+	if err := tx.sel(ctx, &rows, (`SELECT kind, dial_status, dial_call_sid, dial_duration,
 		call_status, call_duration, sequence_number, received_at FROM call_facts WHERE call_sid = ?`), callSID); err != nil {
 		return Call{}, fmt.Errorf("load call facts: %w", classify(err))
 	}
@@ -128,7 +128,7 @@ func (tx *Tx) decideCall(ctx context.Context, callSID string, org Org, rules Cal
 	}
 	d := callflow.Decide(facts, callflow.CallPolicy{ForwardTo: org.ForwardTo, MinAnswerSeconds: org.MinAnswerSeconds})
 	var call Call
-	err := tx.QueryRowxContext(ctx, tx.Rebind(`UPDATE calls SET outcome = ?, reason = ?, dial_status = ?, call_status = ?
+	err := tx.row(ctx, (`UPDATE calls SET outcome = ?, reason = ?, dial_status = ?, call_status = ?
 		WHERE call_sid = ? RETURNING id, call_sid, org_id, from_number, to_number, started_at, outcome, reason,
 		dial_status, call_status, lead_id, updated_at`),
 		string(d.Outcome), d.Reason, d.DialStatus, d.CallStatus, callSID).StructScan(&call)
@@ -161,7 +161,7 @@ func (tx *Tx) createTextback(ctx context.Context, call *Call, org Org, rules Cal
 			return err
 		}
 		leadID = NullID(id)
-		if _, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE calls SET lead_id = ? WHERE call_sid = ?`), id, call.CallSID); err != nil {
+		if _, err := tx.exec(ctx, (`UPDATE calls SET lead_id = ? WHERE call_sid = ?`), id, call.CallSID); err != nil {
 			return fmt.Errorf("link call to lead: %w", classify(err))
 		}
 		call.LeadID = leadID
@@ -173,7 +173,7 @@ func (tx *Tx) createTextback(ctx context.Context, call *Call, org Org, rules Cal
 		template = rules.Template
 	}
 	body := callflow.RenderTextback(template, org.Name)
-	res, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO messages (org_id, lead_id, direction, call_sid,
+	res, err := tx.exec(ctx, (`INSERT INTO messages (org_id, lead_id, direction, call_sid,
 		from_number, to_number, body, status, reason, created_at, updated_at)
 		VALUES (?, ?, 'outbound', ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (call_sid) DO NOTHING`),
 		org.ID, leadID, call.CallSID, call.To, call.From, body, status, reason, T(now), T(now))
@@ -190,7 +190,7 @@ func (tx *Tx) createTextback(ctx context.Context, call *Call, org Org, rules Cal
 
 func (tx *Tx) upsertLead(ctx context.Context, orgID int64, phone string, now time.Time) (int64, error) {
 	var id int64
-	err := tx.GetContext(ctx, &id, tx.Rebind(`INSERT INTO leads (org_id, phone, status, created_at, updated_at)
+	err := tx.get(ctx, &id, (`INSERT INTO leads (org_id, phone, status, created_at, updated_at)
 		VALUES (?, ?, 'open', ?, ?) ON CONFLICT (org_id, phone) DO UPDATE SET updated_at = excluded.updated_at
 		RETURNING id`), orgID, phone, T(now), T(now))
 	if err != nil {

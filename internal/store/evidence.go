@@ -83,7 +83,7 @@ func (tx *Tx) InsertEvidence(ctx context.Context, e *Evidence) error {
 	if e.Body == nil {
 		e.Body = []byte{}
 	}
-	err := tx.QueryRowxContext(ctx, tx.Rebind(insertEvidence),
+	err := tx.row(ctx, (insertEvidence),
 		e.ReceivedAt, e.Provider, e.Route, e.OrgID, e.RemoteAddr, e.URL, e.HeadersJSON,
 		e.ContentType, e.Body, e.BodySHA256, e.BodyTruncated, e.Signature, e.DedupeKey, e.DuplicateOf, e.Kind,
 		e.CallSID, e.Caller, e.Status, e.Error, e.HTTPStatus, e.ResponseBody, e.LatencyUS, e.ReplayOf,
@@ -106,7 +106,7 @@ func (s *Store) RecordEvidence(ctx context.Context, e *Evidence) error {
 // Under concurrency the database decides: a second transaction claiming the same key waits
 // for the first and then finds the key taken.
 func (tx *Tx) Claim(ctx context.Context, key string, at time.Time) (claimed bool, duplicateOf int64, err error) {
-	res, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO webhook_claims (dedupe_key, created_at)
+	res, err := tx.exec(ctx, (`INSERT INTO webhook_claims (dedupe_key, created_at)
 		VALUES (?, ?) ON CONFLICT (dedupe_key) DO NOTHING`), key, T(at))
 	if err != nil {
 		return false, 0, fmt.Errorf("claim %s: %w", key, classify(err))
@@ -114,7 +114,7 @@ func (tx *Tx) Claim(ctx context.Context, key string, at time.Time) (claimed bool
 	if n, _ := res.RowsAffected(); n == 1 {
 		return true, 0, nil
 	}
-	err = tx.GetContext(ctx, &duplicateOf, tx.Rebind(`SELECT id FROM webhook_log
+	err = tx.get(ctx, &duplicateOf, (`SELECT id FROM webhook_log
 		WHERE dedupe_key = ? AND status = 'processed' ORDER BY id LIMIT 1`), key)
 	if err != nil && err != sql.ErrNoRows {
 		return false, 0, fmt.Errorf("find original of %s: %w", key, classify(err))

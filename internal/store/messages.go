@@ -59,7 +59,7 @@ func (tx *Tx) ApplyInboundSMS(ctx context.Context, m InboundSMS) (callflow.Keywo
 	if err != nil {
 		return "", err
 	}
-	if _, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO messages (org_id, lead_id, direction, sid,
+	if _, err := tx.exec(ctx, (`INSERT INTO messages (org_id, lead_id, direction, sid,
 		from_number, to_number, body, status, created_at, updated_at)
 		VALUES (?, ?, 'inbound', ?, ?, ?, ?, 'received', ?, ?) ON CONFLICT (sid) DO NOTHING`),
 		m.Org.ID, leadID, m.MessageSID, m.From, m.To, m.Body, T(m.At), T(m.At)); err != nil {
@@ -69,14 +69,14 @@ func (tx *Tx) ApplyInboundSMS(ctx context.Context, m InboundSMS) (callflow.Keywo
 	switch kw {
 	case callflow.KeywordOptOut, callflow.KeywordOptIn:
 		optedOut := kw == callflow.KeywordOptOut
-		if _, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO opt_outs (org_id, phone, opted_out, keyword, updated_at)
+		if _, err := tx.exec(ctx, (`INSERT INTO opt_outs (org_id, phone, opted_out, keyword, updated_at)
 			VALUES (?, ?, ?, ?, ?) ON CONFLICT (org_id, phone) DO UPDATE SET opted_out = excluded.opted_out,
 			keyword = excluded.keyword, updated_at = excluded.updated_at`),
 			m.Org.ID, m.From, optedOut, m.Body, T(m.At)); err != nil {
 			return kw, fmt.Errorf("record opt-out: %w", classify(err))
 		}
 		if optedOut {
-			if _, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE messages SET status = 'suppressed', reason = ?, updated_at = ?
+			if _, err := tx.exec(ctx, (`UPDATE messages SET status = 'suppressed', reason = ?, updated_at = ?
 				WHERE org_id = ? AND to_number = ? AND direction = 'outbound' AND status = 'queued'`),
 				string(callflow.SuppressOptedOut), T(m.At), m.Org.ID, m.From); err != nil {
 				return kw, fmt.Errorf("cancel text-backs: %w", classify(err))
@@ -167,7 +167,7 @@ func (s *Store) UpdateTextback(ctx context.Context, callSID string, from []strin
 		for _, f := range from {
 			args = append(args, f)
 		}
-		res, err := tx.ExecContext(ctx, tx.Rebind(q), args...)
+		res, err := tx.exec(ctx, (q), args...)
 		if err != nil {
 			return fmt.Errorf("update text-back %s: %w", callSID, classify(err))
 		}

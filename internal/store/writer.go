@@ -19,6 +19,7 @@ var ErrClosed = errors.New("store closed")
 type Tx struct {
 	*sqlx.Tx
 	driver Driver
+	stmts  *stmtCache // nil: run statement text directly
 }
 
 // Driver tells which SQL dialect the transaction speaks.
@@ -38,6 +39,7 @@ type unit struct {
 type writer struct {
 	db       *sqlx.DB
 	driver   Driver
+	stmts    *stmtCache
 	reqs     chan *unit
 	maxBatch int
 	log      *slog.Logger
@@ -56,6 +58,9 @@ func newWriter(db *sqlx.DB, writers, maxBatch int, log *slog.Logger) *writer {
 		d = Postgres
 	}
 	w := &writer{db: db, driver: d, reqs: make(chan *unit, 4*maxBatch), maxBatch: maxBatch, log: log}
+	if d == SQLite {
+		w.stmts = newStmtCache(db)
+	}
 	for range writers {
 		w.wg.Add(1)
 		go w.loop()
@@ -71,6 +76,9 @@ func (w *writer) close() {
 	}
 	w.mu.Unlock()
 	w.wg.Wait()
+	if w.stmts != nil {
+		w.stmts.close()
+	}
 }
 
 // Write runs fn in a durable transaction, possibly together with other callers' units, and
@@ -163,7 +171,7 @@ func (w *writer) inTx(ctx context.Context, fn func(*Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", classifyConn(err))
 	}
-	tx := &Tx{Tx: stx, driver: w.driver}
+	tx := &Tx{Tx: stx, driver: w.driver, stmts: w.stmts}
 	if err := fn(tx); err != nil {
 		_ = stx.Rollback()
 		return err
