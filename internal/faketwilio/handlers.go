@@ -219,7 +219,7 @@ func listFilter(q url.Values) (func(Message) bool, error) {
 		}
 		t, dayOnly, err := parseDate(v)
 		if err != nil {
-			return nil, fmt.Errorf("Invalid %s: %q", b.key, v)
+			return nil, fmt.Errorf("invalid %s: %q", b.key, v)
 		}
 		checks = append(checks, check{t, dayOnly, b.cmp})
 	}
