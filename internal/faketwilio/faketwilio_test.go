@@ -159,7 +159,7 @@ type clock struct {
 	now time.Time
 }
 
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
 func (c *clock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.now = t }
 
 func TestLookup(t *testing.T) {
@@ -271,7 +271,7 @@ func TestRawAPI(t *testing.T) {
 		{name: "create without From", method: http.MethodPost, url: messages + ".json",
 			form: url.Values{"To": {to}, "Body": {"x"}}, wantStatus: 400, wantCode: 21603},
 		{name: "create with a messaging service", method: http.MethodPost, url: messages + ".json",
-			form: url.Values{"To": {to}, "MessagingServiceSid": {"MG1"}, "Body": {"✓"}, "StatusCallback": {"https://hooks.example.com/s"}},
+			form:       url.Values{"To": {to}, "MessagingServiceSid": {"MG1"}, "Body": {"✓"}, "StatusCallback": {"https://hooks.example.com/s"}},
 			wantStatus: 201, check: func(t *testing.T, b map[string]any) {
 				if b["messaging_service_sid"] != "MG1" || b["status"] != "queued" {
 					t.Errorf("resource %v", b)
