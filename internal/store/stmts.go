@@ -11,14 +11,17 @@ import (
 // stmtCache keeps prepared statements, keyed by their ?-placeholder text. SQLite spends a
 // quarter of a webhook's write time parsing SQL unless statements are prepared once; pgx
 // already caches prepared statements per connection, so PostgreSQL goes without.
+//
+// The statements are prepared on the writer's own connection, the one its transactions
+// run on: preparing through the pool would wait for the connection the transaction holds.
 type stmtCache struct {
-	db *sqlx.DB
-	mu sync.Mutex
-	m  map[string]*sqlx.Stmt
+	conn *sqlx.Conn
+	mu   sync.Mutex
+	m    map[string]*sqlx.Stmt
 }
 
-func newStmtCache(db *sqlx.DB) *stmtCache {
-	return &stmtCache{db: db, m: map[string]*sqlx.Stmt{}}
+func newStmtCache(conn *sqlx.Conn) *stmtCache {
+	return &stmtCache{conn: conn, m: map[string]*sqlx.Stmt{}}
 }
 
 func (c *stmtCache) get(ctx context.Context, q string) (*sqlx.Stmt, error) {
@@ -27,7 +30,7 @@ func (c *stmtCache) get(ctx context.Context, q string) (*sqlx.Stmt, error) {
 	if st, ok := c.m[q]; ok {
 		return st, nil
 	}
-	st, err := c.db.PreparexContext(ctx, c.db.Rebind(q))
+	st, err := c.conn.PreparexContext(ctx, c.conn.Rebind(q))
 	if err != nil {
 		return nil, err
 	}

@@ -117,8 +117,10 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 				s.db.Close()
 				return nil, fmt.Errorf("open sqlite: %w", err)
 			}
-			s.wdb.SetMaxOpenConns(1) // SQLite has one writer; more connections only contend
-			s.wdb.SetMaxIdleConns(1)
+			// SQLite has one writer: the writer goroutine keeps one connection for good;
+			// the second is for migrations, which may run while it holds its own.
+			s.wdb.SetMaxOpenConns(2)
+			s.wdb.SetMaxIdleConns(2)
 			s.wdb.SetConnMaxIdleTime(0)
 		}
 		if opts.Writers <= 0 || opts.Writers > 1 {

@@ -58,9 +58,6 @@ func newWriter(db *sqlx.DB, writers, maxBatch int, log *slog.Logger) *writer {
 		d = Postgres
 	}
 	w := &writer{db: db, driver: d, reqs: make(chan *unit, 4*maxBatch), maxBatch: maxBatch, log: log}
-	if d == SQLite {
-		w.stmts = newStmtCache(db)
-	}
 	for range writers {
 		w.wg.Add(1)
 		go w.loop()
@@ -76,9 +73,6 @@ func (w *writer) close() {
 	}
 	w.mu.Unlock()
 	w.wg.Wait()
-	if w.stmts != nil {
-		w.stmts.close()
-	}
 }
 
 // Write runs fn in a durable transaction, possibly together with other callers' units, and
@@ -110,6 +104,7 @@ func (w *writer) submit(ctx context.Context, fn func(*Tx) error) error {
 
 func (w *writer) loop() {
 	defer w.wg.Done()
+	defer w.release()
 	batch := make([]*unit, 0, w.maxBatch)
 	for u := range w.reqs {
 		batch = append(batch[:0], u)
@@ -166,9 +161,43 @@ func (w *writer) runAlone(u *unit) error {
 	return classify(err)
 }
 
-func (w *writer) inTx(ctx context.Context, fn func(*Tx) error) error {
-	stx, err := w.db.BeginTxx(ctx, nil)
+// acquire gives SQLite's single writer goroutine a connection of its own, with its
+// prepared statements; PostgreSQL writers take pooled connections.
+func (w *writer) acquire(ctx context.Context) error {
+	if w.driver != SQLite || w.stmts != nil {
+		return nil
+	}
+	conn, err := w.db.Connx(ctx)
 	if err != nil {
+		return err
+	}
+	w.stmts = newStmtCache(conn)
+	return nil
+}
+
+// release drops the writer's connection, after an error that may have broken it, or at
+// the end.
+func (w *writer) release() {
+	if w.stmts != nil {
+		w.stmts.close()
+		w.stmts.conn.Close()
+		w.stmts = nil
+	}
+}
+
+func (w *writer) inTx(ctx context.Context, fn func(*Tx) error) error {
+	if err := w.acquire(ctx); err != nil {
+		return fmt.Errorf("connect: %w", classifyConn(err))
+	}
+	var stx *sqlx.Tx
+	var err error
+	if w.stmts != nil {
+		stx, err = w.stmts.conn.BeginTxx(ctx, nil)
+	} else {
+		stx, err = w.db.BeginTxx(ctx, nil)
+	}
+	if err != nil {
+		w.release()
 		return fmt.Errorf("begin: %w", classifyConn(err))
 	}
 	tx := &Tx{Tx: stx, driver: w.driver, stmts: w.stmts}
@@ -177,6 +206,7 @@ func (w *writer) inTx(ctx context.Context, fn func(*Tx) error) error {
 		return err
 	}
 	if err := stx.Commit(); err != nil {
+		w.release()
 		return fmt.Errorf("commit: %w", classifyConn(err))
 	}
 	return nil
