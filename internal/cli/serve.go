@@ -106,7 +106,7 @@ func (a *app) runServe(ctx context.Context, o serveOptions) error {
 		if signBase == "" {
 			signBase = target
 		}
-		go d.Play(ctx, target, signBase, svc.Store)
+		go d.Play(ctx, target, signBase, cfg.DSN, svc.Store)
 	}
 	select {
 	case err := <-errc:

@@ -35,6 +35,7 @@ type Demo struct {
 	log      *slog.Logger
 	token    string
 	signBase string
+	dsn      string // for the hint at the end; a SQLite path holds no secret
 }
 
 // New starts the fake Twilio on a loopback port.
@@ -88,8 +89,8 @@ func Seed(ctx context.Context, st *store.Store, now time.Time) ([]store.Org, err
 // Play seeds the demo orgs and plays one missed call and the caller's reply against the
 // server at target, signed for signBase (the server's public URL), logging each step and
 // the text-back the fake Twilio received.
-func (d *Demo) Play(ctx context.Context, target, signBase string, st *store.Store) {
-	d.signBase = signBase
+func (d *Demo) Play(ctx context.Context, target, signBase, dsn string, st *store.Store) {
+	d.signBase, d.dsn = signBase, dsn
 	if err := d.play(ctx, target, st); err != nil && ctx.Err() == nil {
 		d.log.Error("demo_failed", "err", err)
 	}
@@ -141,7 +142,11 @@ func (d *Demo) play(ctx context.Context, base string, st *store.Store) error {
 		return err
 	}
 	d.log.Info("demo_step", "note", "the caller replies; the message joins the lead's thread", "route", "/api/twilio/sms/inbound", "status", status)
-	d.log.Info("demo_done", "see", fmt.Sprintf("callsnare calls --org %s; callsnare leads --org %s", org.Slug, org.Slug))
+	db := ""
+	if !strings.HasPrefix(d.dsn, "postgres") && d.dsn != "callsnare.db" {
+		db = " --db " + d.dsn
+	}
+	d.log.Info("demo_done", "see", fmt.Sprintf("callsnare calls --org %s%s; callsnare leads --org %s%s", org.Slug, db, org.Slug, db))
 	return nil
 }
 

@@ -160,12 +160,15 @@ func (q *Queue) Depth(ctx context.Context) (int, error) {
 	return n, err
 }
 
-// EnqueueTextback schedules the text-back of a missed call, once per call.
+// EnqueueTextback schedules the text-back of a missed call, once per call. Without a
+// delay the job is available at once; a scheduled one waits for River's scheduler, which
+// promotes due jobs every few seconds.
 func (q *Queue) EnqueueTextback(ctx context.Context, tx *sql.Tx, callSID string) error {
-	_, err := q.client.InsertTx(ctx, tx, TextbackArgs{CallSID: callSID}, &river.InsertOpts{
-		ScheduledAt: q.now().Add(q.cfg.TextbackDelay),
-		UniqueOpts:  river.UniqueOpts{ByArgs: true},
-	})
+	opts := &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true}}
+	if q.cfg.TextbackDelay > 0 {
+		opts.ScheduledAt = q.now().Add(q.cfg.TextbackDelay)
+	}
+	_, err := q.client.InsertTx(ctx, tx, TextbackArgs{CallSID: callSID}, opts)
 	return err
 }
 
@@ -181,4 +184,20 @@ func (q *Queue) EnqueueSettle(ctx context.Context, tx *sql.Tx, callSID string, a
 // Rules are the call rules the store applies with this queue.
 func (q *Queue) Rules() store.CallRules {
 	return store.CallRules{Settle: q.cfg.Settle, Template: q.cfg.Template}
+}
+
+// quietHandler passes on River's warnings and errors only: its routine info lines (job
+// counts every few seconds) would drown the service's own log.
+type quietHandler struct{ slog.Handler }
+
+func (h quietHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn && h.Handler.Enabled(ctx, l)
+}
+
+func (h quietHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return quietHandler{h.Handler.WithAttrs(as)}
+}
+
+func (h quietHandler) WithGroup(name string) slog.Handler {
+	return quietHandler{h.Handler.WithGroup(name)}
 }
