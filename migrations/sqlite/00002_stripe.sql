@@ -7,7 +7,6 @@ ALTER TABLE org_billing ADD COLUMN payment_event_created TEXT;
 ALTER TABLE org_billing ADD COLUMN payment_event_id TEXT NOT NULL DEFAULT '';
 ALTER TABLE org_billing ADD COLUMN checkout_event_created TEXT;
 ALTER TABLE org_billing ADD COLUMN checkout_event_id TEXT NOT NULL DEFAULT '';
-CREATE INDEX org_billing_customer ON org_billing (customer_id) WHERE customer_id <> '';
 
 -- What billing.ApplyInvoice needs to refold an invoice row.
 ALTER TABLE invoices ADD COLUMN customer_id TEXT NOT NULL DEFAULT '';
@@ -44,7 +43,6 @@ DROP TABLE stripe_customers;
 ALTER TABLE invoices DROP COLUMN event_type;
 ALTER TABLE invoices DROP COLUMN paid;
 ALTER TABLE invoices DROP COLUMN customer_id;
-DROP INDEX org_billing_customer;
 ALTER TABLE org_billing DROP COLUMN checkout_event_id;
 ALTER TABLE org_billing DROP COLUMN checkout_event_created;
 ALTER TABLE org_billing DROP COLUMN payment_event_id;
