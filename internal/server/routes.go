@@ -22,6 +22,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle(RouteDialComplete, s.instrument(RouteDialComplete, s.twilioRoute(dialComplete)))
 	mux.Handle(RouteVoiceStatus, s.instrument(RouteVoiceStatus, s.twilioRoute(voiceStatus)))
 	mux.Handle(RouteSMSInbound, s.instrument(RouteSMSInbound, s.twilioRoute(smsInbound)))
+	mux.Handle(RouteStripe, s.instrument(RouteStripe, s.handleStripe()))
 	mux.Handle("GET /healthz", s.handleHealthz())
 	mux.Handle("GET /readyz", s.handleReadyz())
 	if s.metrics != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/callsnare/callsnare/internal/metrics"
 	"github.com/callsnare/callsnare/internal/store"
+	"github.com/callsnare/callsnare/internal/stripe"
 	"github.com/callsnare/callsnare/internal/twilio"
 )
 
@@ -32,6 +33,8 @@ type Config struct {
 	// MaxBody caps request bodies; larger ones get 413.
 	MaxBody int64
 	Twilio  *twilio.Verifier
+	// Stripe checks Stripe-Signature; without secrets, deliveries are accepted unchecked.
+	Stripe *stripe.Verifier
 }
 
 // Server carries the handlers' dependencies.
@@ -63,6 +66,9 @@ func New(cfg Config, d Deps) *Server {
 	}
 	if cfg.Twilio == nil {
 		cfg.Twilio = twilio.NewVerifier("", nil)
+	}
+	if cfg.Stripe == nil {
+		cfg.Stripe = stripe.NewVerifier(nil, 0, nil)
 	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	if d.Logger == nil {

@@ -260,8 +260,12 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request, ev *store.Eviden
 // fail answers a delivery whose processing failed: 503, so that the provider retries, and
 // never a 2xx. The failure is logged as evidence when the database still takes writes.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, ev *store.Evidence, voice bool, err error, start time.Time) {
+	s.failWith(w, r, ev, errorAnswer(http.StatusServiceUnavailable, "temporarily unavailable", voice), err, start)
+}
+
+// failWith is fail with the provider's own form of a 5xx answer.
+func (s *Server) failWith(w http.ResponseWriter, r *http.Request, ev *store.Evidence, a answer, err error, start time.Time) {
 	s.log.Error("delivery_failed", "route", ev.Route, "kind", ev.Kind, "dedupe_key", ev.DedupeKey, "err", err)
-	a := errorAnswer(http.StatusServiceUnavailable, "temporarily unavailable", voice)
 	ev.ID, ev.Status, ev.Error, ev.DuplicateOf = 0, store.StatusFailed, err.Error(), store.NullID(0)
 	ev.HTTPStatus, ev.ResponseBody = a.status, a.body
 	ev.SetLatency(s.now().Sub(start))

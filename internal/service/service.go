@@ -15,6 +15,7 @@ import (
 	"github.com/callsnare/callsnare/internal/metrics"
 	"github.com/callsnare/callsnare/internal/server"
 	"github.com/callsnare/callsnare/internal/store"
+	"github.com/callsnare/callsnare/internal/stripe"
 	"github.com/callsnare/callsnare/internal/twilio"
 )
 
@@ -112,6 +113,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) 
 		PublicURL:   cfg.PublicURL,
 		DialTimeout: cfg.DialTimeout,
 		Twilio:      twilio.NewVerifier(cfg.TwilioAuthToken, cfg.TwilioSubaccountTokens),
+		Stripe:      stripe.NewVerifier(cfg.StripeSecrets, cfg.StripeTolerance, nil),
 	}, server.Deps{Store: st, Queue: svc.Queue, Metrics: svc.Metrics, Logger: log})
 	return svc, nil
 }

@@ -86,7 +86,7 @@ func (s *Store) Settle(ctx context.Context, callSID string, rules CallRules, job
 			return fmt.Errorf("settle %s: %w", callSID, classify(err))
 		}
 		var org Org
-		if err := tx.get(ctx, &org, (`SELECT `+orgColumns+` FROM orgs WHERE id = ?`), orgID); err != nil {
+		if err := tx.get(ctx, &org, (`SELECT ` + orgColumns + ` FROM orgs WHERE id = ?`), orgID); err != nil {
 			return fmt.Errorf("settle %s: org: %w", callSID, classify(err))
 		}
 		var n int

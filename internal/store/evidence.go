@@ -114,10 +114,23 @@ func (tx *Tx) Claim(ctx context.Context, key string, at time.Time) (claimed bool
 	if n, _ := res.RowsAffected(); n == 1 {
 		return true, 0, nil
 	}
-	err = tx.get(ctx, &duplicateOf, (`SELECT id FROM webhook_log
-		WHERE dedupe_key = ? AND status = 'processed' ORDER BY id LIMIT 1`), key)
+	// The original is the delivery that made the claim: processed, or for Stripe events
+	// also ignored (an unhandled type) or unmatched (held for later).
+	err = tx.get(ctx, &duplicateOf, `SELECT id FROM webhook_log
+		WHERE dedupe_key = ? AND status IN ('processed', 'ignored', 'unmatched') ORDER BY id LIMIT 1`, key)
 	if err != nil && err != sql.ErrNoRows {
 		return false, 0, fmt.Errorf("find original of %s: %w", key, classify(err))
 	}
 	return false, duplicateOf, nil
+}
+
+// EvidenceOrg returns the org a logged delivery was tied to, 0 when none: a duplicate is
+// logged under its original's org.
+func (tx *Tx) EvidenceOrg(ctx context.Context, logID int64) (int64, error) {
+	var org sql.NullInt64
+	err := tx.get(ctx, &org, (`SELECT org_id FROM webhook_log WHERE id = ?`), logID)
+	if err != nil && err != sql.ErrNoRows {
+		return 0, fmt.Errorf("org of delivery %d: %w", logID, classify(err))
+	}
+	return org.Int64, nil
 }
