@@ -66,7 +66,7 @@ var base = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
 
 type nopJobs struct{}
 
-func (nopJobs) EnqueueTextback(context.Context, *sql.Tx, string) error           { return nil }
+func (nopJobs) EnqueueTextback(context.Context, *sql.Tx, string) error          { return nil }
 func (nopJobs) EnqueueSettle(context.Context, *sql.Tx, string, time.Time) error { return nil }
 
 func mkOrg(t *testing.T, st *store.Store, slug string, numbers ...string) store.Org {
