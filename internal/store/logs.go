@@ -309,16 +309,31 @@ type ConversationQuery struct {
 	CallSID string
 	OrgID   int64
 	Phone   string
+	// To (a tracked number) finds the org when OrgID is unknown.
+	To string
+	// DeliveryID is always part of the story, even when nothing else ties it in (a
+	// rejected delivery carries its CallSid only in its body).
+	DeliveryID int64
 	// Billing asks for the org's Stripe deliveries instead of a call or lead.
 	Billing bool
 }
 
 // ConversationFor is the story a delivery belongs to: its call, else its caller's lead,
-// else (Stripe) its org's billing.
+// else (Stripe) its org's billing. A Twilio delivery refused before it was read (rejected)
+// has no CallSid or caller in its row: they are taken from its body.
 func ConversationFor(e Evidence) ConversationQuery {
-	q := ConversationQuery{CallSID: e.CallSID, OrgID: e.OrgID.Int64, Phone: e.Caller}
 	if e.Provider == "stripe" {
-		q = ConversationQuery{OrgID: e.OrgID.Int64, Billing: true}
+		return ConversationQuery{OrgID: e.OrgID.Int64, Billing: true, DeliveryID: e.ID}
+	}
+	q := ConversationQuery{CallSID: e.CallSID, OrgID: e.OrgID.Int64, Phone: e.Caller, DeliveryID: e.ID}
+	if form, err := url.ParseQuery(string(e.Body)); err == nil {
+		if q.CallSID == "" {
+			q.CallSID = form.Get("CallSid")
+		}
+		if q.Phone == "" {
+			q.Phone = form.Get("From")
+		}
+		q.To = form.Get("To")
 	}
 	return q
 }
@@ -358,7 +373,7 @@ const conversationCap = 500
 func (s *Store) Conversation(ctx context.Context, q ConversationQuery) (Conversation, error) {
 	var c Conversation
 	if q.Billing {
-		return s.billingConversation(ctx, q.OrgID)
+		return s.billingConversation(ctx, q)
 	}
 	seen := map[int64]bool{}
 	addDeliveries := func(rows []Evidence) {
@@ -367,6 +382,15 @@ func (s *Store) Conversation(ctx context.Context, q ConversationQuery) (Conversa
 				seen[rows[i].ID] = true
 				c.Items = append(c.Items, ConversationItem{At: rows[i].ReceivedAt.Time, Delivery: &rows[i]})
 			}
+		}
+	}
+	if q.OrgID == 0 && q.To != "" {
+		org, err := s.OrgByNumber(ctx, q.To)
+		switch {
+		case err == nil:
+			q.OrgID = org.ID
+		case !errors.Is(err, ErrNotFound):
+			return c, fmt.Errorf("conversation: %w", err)
 		}
 	}
 	callSIDs := []string{}
@@ -419,6 +443,13 @@ func (s *Store) Conversation(ctx context.Context, q ConversationQuery) (Conversa
 		}
 		addDeliveries(rows)
 	}
+	if q.DeliveryID != 0 && !seen[q.DeliveryID] {
+		e, err := s.LogByID(ctx, q.DeliveryID)
+		if err != nil {
+			return c, fmt.Errorf("conversation: %w", err)
+		}
+		addDeliveries([]Evidence{e})
+	}
 	if c.Lead != nil {
 		for i := range c.Lead.Messages {
 			m := &c.Lead.Messages[i]
@@ -438,8 +469,9 @@ func (s *Store) Conversation(ctx context.Context, q ConversationQuery) (Conversa
 	return c, nil
 }
 
-func (s *Store) billingConversation(ctx context.Context, orgID int64) (Conversation, error) {
+func (s *Store) billingConversation(ctx context.Context, query ConversationQuery) (Conversation, error) {
 	var c Conversation
+	orgID := query.OrgID
 	if orgID != 0 {
 		var b BillingSummary
 		err := s.db.GetContext(ctx, &b, s.rebind(`SELECT customer_id, subscription_id, status,
@@ -460,6 +492,13 @@ func (s *Store) billingConversation(ctx context.Context, orgID int64) (Conversat
 	rows, err := s.selectEvidence(ctx, q, args...)
 	if err != nil {
 		return c, fmt.Errorf("conversation: %w", err)
+	}
+	if id := query.DeliveryID; id != 0 && !slices.ContainsFunc(rows, func(e Evidence) bool { return e.ID == id }) {
+		e, err := s.LogByID(ctx, id)
+		if err != nil {
+			return c, fmt.Errorf("conversation: %w", err)
+		}
+		rows = append(rows, e)
 	}
 	for i := range rows {
 		c.Items = append(c.Items, ConversationItem{At: rows[i].ReceivedAt.Time, Delivery: &rows[i]})
