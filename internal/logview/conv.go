@@ -100,8 +100,12 @@ func (m Model) convHeader() []string {
 	c := m.conv.conv
 	p := m.pii
 	var lines []string
-	if c.Call != nil {
-		lines = append(lines, "Outcome  "+m.st.header.Render(strings.ToUpper(escape(c.Call.Outcome)))+"  "+callSummary(*c.Call, p))
+	call := c.Call
+	if call == nil && len(c.Calls) > 0 {
+		call = &c.Calls[len(c.Calls)-1] // the lead's latest call
+	}
+	if call != nil {
+		lines = append(lines, "Outcome  "+m.st.header.Render(strings.ToUpper(escape(call.Outcome)))+"  "+callSummary(*call, p))
 	} else if m.conv.query.CallSID != "" {
 		lines = append(lines, "Outcome  no call recorded for "+escape(m.conv.query.CallSID)+" (unmatched or rejected deliveries only)")
 	}

@@ -97,8 +97,8 @@ func (m Model) replay(id int64) tea.Cmd {
 	}
 }
 
-func (d *detailView) scroll(delta int) {
-	d.offset = clampInt(d.offset+delta, 0, len(d.wrapped)-1)
+func (d *detailView) scroll(delta, height int) {
+	d.offset = clampInt(d.offset+delta, 0, len(d.wrapped)-height)
 }
 
 // layout rebuilds the content for the current size and PII setting.

@@ -237,20 +237,31 @@ func follow(ctx context.Context, src pageSource, f store.LogFilter, o JSONOption
 	}
 }
 
-// deliveryKey is the provider's own id of a delivery: CallSid, MessageSid or event id.
+// deliveryKey is the provider's own id of a delivery: CallSid, MessageSid or event id. A
+// delivery refused before it was read has it only in its body.
 func deliveryKey(e store.Evidence) string {
+	if e.CallSID != "" {
+		return e.CallSID
+	}
 	k := e.DedupeKey
 	switch {
 	case strings.HasPrefix(k, "twilio:"):
-		parts := strings.SplitN(k, ":", 3)
-		if len(parts) == 3 {
+		parts := strings.SplitN(k, ":", 4)
+		if len(parts) >= 3 {
 			k = parts[2]
 		}
 	case strings.HasPrefix(k, "stripe:"):
 		k = strings.TrimPrefix(k, "stripe:")
 	}
-	if k == "" {
-		k = e.CallSID
+	if k == "" && e.Provider == "twilio" {
+		if params, ok := parseFormOrdered(e.Body); ok {
+			for _, kv := range params {
+				if kv.Key == "CallSid" || kv.Key == "MessageSid" {
+					k = kv.Value
+					break
+				}
+			}
+		}
 	}
 	if k == "" {
 		return "-"

@@ -101,7 +101,7 @@ func (m Model) helpLines() []string {
 		if i < len(right) {
 			r = right[i]
 		}
-		out[i] = fit(left[i], w) + r
+		out[i] = fit(left[i], w) + fit(r, m.width-w)
 	}
 	return out
 }

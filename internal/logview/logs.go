@@ -416,10 +416,13 @@ func (m Model) onPickerKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	case key.Matches(msg, m.keys.Down):
 		p.cursor = clampInt(p.cursor+1, 0, len(p.values)-1)
 	case msg.Type == tea.KeyEnter:
-		// Enter applies the values toggled; with none toggled, the value under the cursor
-		// alone ("(any)" clears the facet).
+		// Enter on "(any)" clears the facet; elsewhere it applies the values toggled or,
+		// with none toggled, the value under the cursor alone.
 		sel := p.selection()
-		if len(sel) == 0 && p.values[p.cursor] != anyValue {
+		switch {
+		case p.values[p.cursor] == anyValue:
+			sel = nil
+		case len(sel) == 0:
 			sel = []string{p.values[p.cursor]}
 		}
 		f := &m.logs.filter

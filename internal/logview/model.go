@@ -127,9 +127,9 @@ type (
 		sums []store.OrgSummary
 		err  error
 	}
-	slugsMsg  map[int64]string
-	pollMsg   struct{}
-	flashMsg  struct {
+	slugsMsg map[int64]string
+	pollMsg  struct{}
+	flashMsg struct {
 		text string
 		err  bool
 	}
@@ -257,7 +257,7 @@ func (m Model) move(delta int) (tea.Model, tea.Cmd) {
 		m.logs.move(delta, m.logsListHeight())
 		return m, m.maybeMore()
 	case screenDetail:
-		m.detail.scroll(delta)
+		m.detail.scroll(delta, m.bodyHeight())
 	case screenConv:
 		m.conv.move(delta, m.convListHeight())
 	}
