@@ -22,6 +22,8 @@ type Options struct {
 	DSN string
 	// Org opens on (TUI) or keeps to (JSON) one org, by slug.
 	Org string
+	// NoOrg keeps (JSON) only the deliveries tied to no org.
+	NoOrg bool
 
 	ShowPII bool // reveal phone numbers and message text
 	JSON    bool // JSON Lines, whatever stdout is
@@ -51,7 +53,7 @@ type Options struct {
 // Filter is the store filter the options describe.
 func (o Options) Filter() store.LogFilter {
 	return store.LogFilter{
-		OrgSlug: o.Org, Providers: o.Providers, Kinds: o.Kinds, Statuses: o.Statuses, Signatures: o.Signatures,
+		OrgSlug: o.Org, NoOrg: o.NoOrg && o.Org == "", Providers: o.Providers, Kinds: o.Kinds, Statuses: o.Statuses, Signatures: o.Signatures,
 		Search: o.Search, After: o.Since, Before: o.Until, Limit: o.Limit,
 	}
 }

@@ -25,7 +25,7 @@ var testNow = time.Date(2026, 3, 10, 12, 30, 0, 0, time.UTC)
 
 type nopJobs struct{}
 
-func (nopJobs) EnqueueTextback(context.Context, *sql.Tx, string) error           { return nil }
+func (nopJobs) EnqueueTextback(context.Context, *sql.Tx, string) error          { return nil }
 func (nopJobs) EnqueueSettle(context.Context, *sql.Tx, string, time.Time) error { return nil }
 
 // seeded is a test database with a known story, and the ids worth pointing at.
@@ -198,7 +198,7 @@ func seed(t testing.TB) *seeded {
 	rec("nosig", store.Evidence{ReceivedAt: store.T(at(12, 8, 0)), Route: "/api/twilio/sms/inbound", Kind: "sms.inbound",
 		Signature: "missing", Status: "rejected", HTTPStatus: 403, LatencyUS: 500, Error: "signature missing for https://hooks.example.com/api/twilio/sms/inbound",
 		Headers: map[string]string{"Content-Type": "application/x-www-form-urlencoded", "User-Agent": "python-requests/2.31"},
-		URL: "https://hooks.example.com/api/twilio/sms/inbound", RemoteAddr: "198.51.100.7:4000"},
+		URL:     "https://hooks.example.com/api/twilio/sms/inbound", RemoteAddr: "198.51.100.7:4000"},
 		[]byte("MessageSid=SMx&Body=\xff\xfe%1B[1mhi&From=%2B15125550111"))
 	stripeBody := `{"id":"evt_1PaidAcme","object":"event","type":"invoice.paid","created":1773144000,"livemode":false,` +
 		`"data":{"object":{"id":"in_1Acme","object":"invoice","customer":"cus_Acme42","subscription":"sub_Acme42","status":"paid",` +

@@ -17,7 +17,12 @@ import (
 	"github.com/callsnare/callsnare/internal/store"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+// updating tells whether -update was given: the flag is defined by teatest's golden package,
+// which this test binary links, so it is looked up rather than defined again.
+func updating() bool {
+	f := flag.Lookup("update")
+	return f != nil && f.Value.String() == "true"
+}
 
 // golden compares a screen, ANSI stripped, with testdata/NAME.golden.
 func golden(t *testing.T, name string, m Model) {
@@ -33,7 +38,7 @@ func golden(t *testing.T, name string, m Model) {
 		}
 	}
 	path := filepath.Join("testdata", name+".golden")
-	if *update {
+	if updating() {
 		if err := os.MkdirAll("testdata", 0o755); err != nil {
 			t.Fatal(err)
 		}
