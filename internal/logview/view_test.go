@@ -2,6 +2,7 @@ package logview
 
 import (
 	"bytes"
+	"context"
 	"flag"
 	"os"
 	"path/filepath"
@@ -250,5 +251,33 @@ func TestPagesLoadAsYouScroll(t *testing.T) {
 		if m.logs.rows[i].ID >= m.logs.rows[i-1].ID {
 			t.Fatalf("rows out of order at %d", i)
 		}
+	}
+}
+
+type fakeReplayer struct{ ids []int64 }
+
+func (f *fakeReplayer) Replay(_ context.Context, id int64) (string, error) {
+	f.ids = append(f.ids, id)
+	return "HTTP 200, duplicate", nil
+}
+
+func TestReplayHook(t *testing.T) {
+	s := seed(t)
+	m := newTestModel(t, s, Deps{Org: "acme"})
+	m = drive(m, tea.Batch(m.loadOrgs(), m.loadSlugs()))
+	m = press(m, "enter", "r")
+	if m.prompt != promptNone || !m.flashErr || !strings.Contains(m.flash, "not available") {
+		t.Fatalf("replay without a replayer: prompt %v flash %q", m.prompt, m.flash)
+	}
+	r := &fakeReplayer{}
+	m = newTestModel(t, s, Deps{Org: "acme", Replayer: r})
+	m = drive(m, tea.Batch(m.loadOrgs(), m.loadSlugs()))
+	m = press(m, "enter", "r")
+	if m.prompt != promptReplay || len(r.ids) != 0 {
+		t.Fatalf("replay must ask first: prompt %v replayed %v", m.prompt, r.ids)
+	}
+	m = press(m, "n", "r", "y")
+	if !slices.Equal(r.ids, []int64{m.detail.ev.ID}) || !strings.Contains(m.flash, "replayed #") {
+		t.Fatalf("replayed %v, flash %q", r.ids, m.flash)
 	}
 }
