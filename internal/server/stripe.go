@@ -50,7 +50,8 @@ func (s *Server) handleStripe() http.Handler {
 		ev.DedupeKey = "stripe:" + e.ID
 		a := stripeReceived
 		ctx := r.Context()
-		err = s.store.Write(ctx, func(tx *store.Tx) error {
+		// Keyed by customer: one customer's events are applied by one writer.
+		err = s.store.WriteFor(ctx, e.CustomerID, func(tx *store.Tx) error {
 			// The unit may run again alone if its batch fails: set every field it decides.
 			ev.ID, ev.OrgID, ev.DuplicateOf, ev.Error = 0, store.NullID(0), store.NullID(0), ""
 			claimed, dupOf, err := tx.Claim(ctx, ev.DedupeKey, start)

@@ -171,7 +171,8 @@ func (s *Server) twilioRoute(spec twilioRouteSpec) http.Handler {
 			return
 		}
 		ev.DedupeKey = spec.key(d.params)
-		err = s.store.Write(r.Context(), func(tx *store.Tx) error {
+		// Keyed by caller: a caller's calls, lead and opt-out are written by one writer.
+		err = s.store.WriteFor(r.Context(), d.params["From"], func(tx *store.Tx) error {
 			claimed, dupOf, err := tx.Claim(r.Context(), ev.DedupeKey, start)
 			if err != nil {
 				return err

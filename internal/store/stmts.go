@@ -12,16 +12,17 @@ import (
 // quarter of a webhook's write time parsing SQL unless statements are prepared once; pgx
 // already caches prepared statements per connection, so PostgreSQL goes without.
 //
-// The statements are prepared on the writer's own connection, the one its transactions
-// run on: preparing through the pool would wait for the connection the transaction holds.
+// The statements are prepared on the pool, not on a connection: database/sql then keeps
+// each one's driver statement per connection and reuses it inside transactions, where a
+// connection-bound statement would be prepared again every time.
 type stmtCache struct {
-	conn *sqlx.Conn
-	mu   sync.Mutex
-	m    map[string]*sqlx.Stmt
+	db *sqlx.DB
+	mu sync.Mutex
+	m  map[string]*sqlx.Stmt
 }
 
-func newStmtCache(conn *sqlx.Conn) *stmtCache {
-	return &stmtCache{conn: conn, m: map[string]*sqlx.Stmt{}}
+func newStmtCache(db *sqlx.DB) *stmtCache {
+	return &stmtCache{db: db, m: map[string]*sqlx.Stmt{}}
 }
 
 func (c *stmtCache) get(ctx context.Context, q string) (*sqlx.Stmt, error) {
@@ -30,7 +31,7 @@ func (c *stmtCache) get(ctx context.Context, q string) (*sqlx.Stmt, error) {
 	if st, ok := c.m[q]; ok {
 		return st, nil
 	}
-	st, err := c.conn.PreparexContext(ctx, c.conn.Rebind(q))
+	st, err := c.db.PreparexContext(ctx, c.db.Rebind(q))
 	if err != nil {
 		return nil, err
 	}
@@ -47,9 +48,8 @@ func (c *stmtCache) close() {
 	c.m = map[string]*sqlx.Stmt{}
 }
 
-// stmt returns the statement for q within the transaction: the cached one re-bound to the
-// transaction's connection (which, on SQLite's single writer connection, costs nothing),
-// or nil to run the text directly.
+// stmt returns the statement for q within the transaction: the cached one bound to the
+// transaction's connection, or nil to run the text directly.
 func (tx *Tx) stmt(ctx context.Context, q string) *sqlx.Stmt {
 	if tx.stmts == nil {
 		return nil

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jmoiron/sqlx"
@@ -40,7 +42,8 @@ type writer struct {
 	db       *sqlx.DB
 	driver   Driver
 	stmts    *stmtCache
-	reqs     chan *unit
+	shards   []chan *unit // one queue per writer goroutine
+	next     atomic.Uint64
 	maxBatch int
 	log      *slog.Logger
 
@@ -57,10 +60,15 @@ func newWriter(db *sqlx.DB, writers, maxBatch int, log *slog.Logger) *writer {
 	if db.DriverName() == "pgx" {
 		d = Postgres
 	}
-	w := &writer{db: db, driver: d, reqs: make(chan *unit, 4*maxBatch), maxBatch: maxBatch, log: log}
+	w := &writer{db: db, driver: d, maxBatch: maxBatch, log: log}
+	if d == SQLite {
+		w.stmts = newStmtCache(db)
+	}
 	for range writers {
+		q := make(chan *unit, 4*maxBatch)
+		w.shards = append(w.shards, q)
 		w.wg.Add(1)
-		go w.loop()
+		go w.loop(q)
 	}
 	return w
 }
@@ -69,23 +77,49 @@ func (w *writer) close() {
 	w.mu.Lock()
 	if !w.closed {
 		w.closed = true
-		close(w.reqs)
+		for _, q := range w.shards {
+			close(q)
+		}
 	}
 	w.mu.Unlock()
 	w.wg.Wait()
+	if w.stmts != nil {
+		w.stmts.close()
+	}
 }
 
 // Write runs fn in a durable transaction, possibly together with other callers' units, and
 // returns once it is committed (nil) or has failed. Once queued, the unit runs even if ctx
 // ends meanwhile: evidence of a delivery is not dropped because its client went away.
 func (s *Store) Write(ctx context.Context, fn func(*Tx) error) error {
+	return s.WriteFor(ctx, "", fn)
+}
+
+// WriteFor is Write for a unit that touches the rows of one subject (a caller's calls and
+// lead, a Stripe customer's billing). Units with the same key go to the same writer, so
+// two batches running at once never hold locks on the same rows in opposite orders: the
+// deadlocks PostgreSQL would otherwise break only after a second. An empty key spreads
+// units round-robin.
+func (s *Store) WriteFor(ctx context.Context, key string, fn func(*Tx) error) error {
 	if s.w == nil {
 		return fmt.Errorf("write: %w", ErrClosed)
 	}
-	return s.w.submit(ctx, fn)
+	return s.w.submit(ctx, key, fn)
 }
 
-func (w *writer) submit(ctx context.Context, fn func(*Tx) error) error {
+func (w *writer) shard(key string) chan *unit {
+	if len(w.shards) == 1 {
+		return w.shards[0]
+	}
+	if key == "" {
+		return w.shards[w.next.Add(1)%uint64(len(w.shards))]
+	}
+	h := fnv.New64a()
+	h.Write([]byte(key))
+	return w.shards[h.Sum64()%uint64(len(w.shards))]
+}
+
+func (w *writer) submit(ctx context.Context, key string, fn func(*Tx) error) error {
 	u := &unit{ctx: context.WithoutCancel(ctx), fn: fn, done: make(chan error, 1)}
 	w.mu.RLock()
 	if w.closed {
@@ -93,7 +127,7 @@ func (w *writer) submit(ctx context.Context, fn func(*Tx) error) error {
 		return ErrClosed
 	}
 	select {
-	case w.reqs <- u:
+	case w.shard(key) <- u:
 	case <-ctx.Done():
 		w.mu.RUnlock()
 		return ctx.Err()
@@ -102,16 +136,15 @@ func (w *writer) submit(ctx context.Context, fn func(*Tx) error) error {
 	return <-u.done
 }
 
-func (w *writer) loop() {
+func (w *writer) loop(reqs chan *unit) {
 	defer w.wg.Done()
-	defer w.release()
 	batch := make([]*unit, 0, w.maxBatch)
-	for u := range w.reqs {
+	for u := range reqs {
 		batch = append(batch[:0], u)
 	fill:
 		for len(batch) < w.maxBatch {
 			select {
-			case more, ok := <-w.reqs:
+			case more, ok := <-reqs:
 				if !ok {
 					break fill
 				}
@@ -161,43 +194,9 @@ func (w *writer) runAlone(u *unit) error {
 	return classify(err)
 }
 
-// acquire gives SQLite's single writer goroutine a connection of its own, with its
-// prepared statements; PostgreSQL writers take pooled connections.
-func (w *writer) acquire(ctx context.Context) error {
-	if w.driver != SQLite || w.stmts != nil {
-		return nil
-	}
-	conn, err := w.db.Connx(ctx)
-	if err != nil {
-		return err
-	}
-	w.stmts = newStmtCache(conn)
-	return nil
-}
-
-// release drops the writer's connection, after an error that may have broken it, or at
-// the end.
-func (w *writer) release() {
-	if w.stmts != nil {
-		w.stmts.close()
-		w.stmts.conn.Close()
-		w.stmts = nil
-	}
-}
-
 func (w *writer) inTx(ctx context.Context, fn func(*Tx) error) error {
-	if err := w.acquire(ctx); err != nil {
-		return fmt.Errorf("connect: %w", classifyConn(err))
-	}
-	var stx *sqlx.Tx
-	var err error
-	if w.stmts != nil {
-		stx, err = w.stmts.conn.BeginTxx(ctx, nil)
-	} else {
-		stx, err = w.db.BeginTxx(ctx, nil)
-	}
+	stx, err := w.db.BeginTxx(ctx, nil)
 	if err != nil {
-		w.release()
 		return fmt.Errorf("begin: %w", classifyConn(err))
 	}
 	tx := &Tx{Tx: stx, driver: w.driver, stmts: w.stmts}
@@ -206,7 +205,6 @@ func (w *writer) inTx(ctx context.Context, fn func(*Tx) error) error {
 		return err
 	}
 	if err := stx.Commit(); err != nil {
-		w.release()
 		return fmt.Errorf("commit: %w", classifyConn(err))
 	}
 	return nil
