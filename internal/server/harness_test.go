@@ -44,7 +44,7 @@ var sidSeq atomic.Int64
 
 // newSID makes a realistic, unique Twilio SID with the given prefix (CA, SM, ...).
 func newSID(prefix string) string {
-	return fmt.Sprintf("%s%032x", prefix, time.Now().UnixNano()<<8+sidSeq.Add(1))
+	return fmt.Sprintf("%s%032x", prefix, uint64(time.Now().UnixNano())<<8+uint64(sidSeq.Add(1)))
 }
 
 func newHarness(t testing.TB, dsn string, tweak ...func(*service.Config)) *harness {

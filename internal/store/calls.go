@@ -57,56 +57,60 @@ func (tx *Tx) ApplyCallFact(ctx context.Context, f CallFact, rules CallRules, jo
 	at := T(f.Fact.At)
 	// The upsert takes the call's row lock, so facts of one call are decided one at a time
 	// even across replicas; each then sees all facts committed before it.
-	_, err := tx.exec(ctx, (`INSERT INTO calls (call_sid, org_id, from_number, to_number,
+	var call Call
+	err := tx.row(ctx, `INSERT INTO calls (call_sid, org_id, from_number, to_number,
 		started_at, outcome, updated_at) VALUES (?, ?, ?, ?, ?, 'forwarded', ?)
 		ON CONFLICT (call_sid) DO UPDATE SET updated_at = excluded.updated_at,
-		started_at = CASE WHEN excluded.started_at < calls.started_at THEN excluded.started_at ELSE calls.started_at END`),
-		f.CallSID, f.Org.ID, f.From, f.To, at, at)
+		started_at = CASE WHEN excluded.started_at < calls.started_at THEN excluded.started_at ELSE calls.started_at END
+		RETURNING `+callColumns, f.CallSID, f.Org.ID, f.From, f.To, at, at).StructScan(&call)
 	if err != nil {
 		return Call{}, fmt.Errorf("upsert call: %w", classify(err))
 	}
 	ff := f.Fact
-	_, err = tx.exec(ctx, (`INSERT INTO call_facts (call_sid, kind, dial_status,
+	_, err = tx.exec(ctx, `INSERT INTO call_facts (call_sid, kind, dial_status,
 		dial_call_sid, dial_duration, call_status, call_duration, sequence_number, received_at, log_id)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		f.CallSID, string(ff.Kind), ff.DialStatus, ff.DialCallSID, ff.DialDuration, ff.CallStatus,
 		ff.CallDuration, ff.Sequence, at, NullID(f.LogID))
 	if err != nil {
 		return Call{}, fmt.Errorf("insert call fact: %w", classify(err))
 	}
-	return tx.decideCall(ctx, f.CallSID, f.Org, rules, jobs, f.Fact.At)
+	return call, tx.decideCall(ctx, &call, f.Org, rules, jobs, f.Fact.At)
 }
+
+const callColumns = `id, call_sid, org_id, from_number, to_number, started_at, outcome, reason,
+	dial_status, call_status, lead_id, updated_at`
 
 // Settle records that the settle window of a call has passed and re-derives its outcome.
 func (s *Store) Settle(ctx context.Context, callSID string, rules CallRules, jobs Enqueuer, now time.Time) (Call, error) {
 	var call Call
 	err := s.Write(ctx, func(tx *Tx) error {
-		var orgID int64
-		if err := tx.get(ctx, &orgID, (`SELECT org_id FROM calls WHERE call_sid = ?`), callSID); err != nil {
+		if err := tx.row(ctx, `SELECT `+callColumns+` FROM calls WHERE call_sid = ?`, callSID).StructScan(&call); err != nil {
 			return fmt.Errorf("settle %s: %w", callSID, classify(err))
 		}
 		var org Org
-		if err := tx.get(ctx, &org, (`SELECT ` + orgColumns + ` FROM orgs WHERE id = ?`), orgID); err != nil {
+		if err := tx.get(ctx, &org, `SELECT `+orgColumns+` FROM orgs WHERE id = ?`, call.OrgID); err != nil {
 			return fmt.Errorf("settle %s: org: %w", callSID, classify(err))
 		}
 		var n int
-		if err := tx.get(ctx, &n, (`SELECT COUNT(*) FROM call_facts WHERE call_sid = ? AND kind = 'settled'`), callSID); err != nil {
+		if err := tx.get(ctx, &n, `SELECT COUNT(*) FROM call_facts WHERE call_sid = ? AND kind = 'settled'`, callSID); err != nil {
 			return fmt.Errorf("settle %s: %w", callSID, classify(err))
 		}
 		if n == 0 {
-			if _, err := tx.exec(ctx, (`INSERT INTO call_facts (call_sid, kind, received_at)
-				VALUES (?, 'settled', ?)`), callSID, T(now)); err != nil {
+			if _, err := tx.exec(ctx, `INSERT INTO call_facts (call_sid, kind, received_at)
+				VALUES (?, 'settled', ?)`, callSID, T(now)); err != nil {
 				return fmt.Errorf("settle %s: %w", callSID, classify(err))
 			}
 		}
-		var err error
-		call, err = tx.decideCall(ctx, callSID, org, rules, jobs, now)
-		return err
+		return tx.decideCall(ctx, &call, org, rules, jobs, now)
 	})
 	return call, err
 }
 
-func (tx *Tx) decideCall(ctx context.Context, callSID string, org Org, rules CallRules, jobs Enqueuer, now time.Time) (Call, error) {
+// decideCall re-derives a call's outcome from all its facts and stores it if it changed.
+// Entering missed creates the text-back, in this transaction; a call that ended with no
+// dial-complete gets its settle check scheduled.
+func (tx *Tx) decideCall(ctx context.Context, call *Call, org Org, rules CallRules, jobs Enqueuer, now time.Time) error {
 	var rows []struct {
 		Kind         string `db:"kind"`
 		DialStatus   string `db:"dial_status"`
@@ -117,9 +121,9 @@ func (tx *Tx) decideCall(ctx context.Context, callSID string, org Org, rules Cal
 		Sequence     int    `db:"sequence_number"`
 		At           Time   `db:"received_at"`
 	}
-	if err := tx.sel(ctx, &rows, (`SELECT kind, dial_status, dial_call_sid, dial_duration,
-		call_status, call_duration, sequence_number, received_at FROM call_facts WHERE call_sid = ?`), callSID); err != nil {
-		return Call{}, fmt.Errorf("load call facts: %w", classify(err))
+	if err := tx.sel(ctx, &rows, `SELECT kind, dial_status, dial_call_sid, dial_duration,
+		call_status, call_duration, sequence_number, received_at FROM call_facts WHERE call_sid = ?`, call.CallSID); err != nil {
+		return fmt.Errorf("load call facts: %w", classify(err))
 	}
 	facts := make([]callflow.Fact, len(rows))
 	for i, r := range rows {
@@ -127,26 +131,26 @@ func (tx *Tx) decideCall(ctx context.Context, callSID string, org Org, rules Cal
 			DialDuration: r.DialDuration, CallStatus: r.CallStatus, CallDuration: r.CallDuration, Sequence: r.Sequence, At: r.At.Time}
 	}
 	d := callflow.Decide(facts, callflow.CallPolicy{ForwardTo: org.ForwardTo, MinAnswerSeconds: org.MinAnswerSeconds})
-	var call Call
-	err := tx.row(ctx, (`UPDATE calls SET outcome = ?, reason = ?, dial_status = ?, call_status = ?
-		WHERE call_sid = ? RETURNING id, call_sid, org_id, from_number, to_number, started_at, outcome, reason,
-		dial_status, call_status, lead_id, updated_at`),
-		string(d.Outcome), d.Reason, d.DialStatus, d.CallStatus, callSID).StructScan(&call)
-	if err != nil {
-		return call, fmt.Errorf("update call outcome: %w", classify(err))
-	}
 	call.OrgSlug = org.Slug
-	switch {
-	case d.Outcome == callflow.OutcomeMissed:
-		if err := tx.createTextback(ctx, &call, org, rules, jobs, now); err != nil {
-			return call, err
+	was := call.Outcome
+	if string(d.Outcome) != call.Outcome || d.Reason != call.Reason || d.DialStatus != call.DialStatus || d.CallStatus != call.CallStatus {
+		if _, err := tx.exec(ctx, `UPDATE calls SET outcome = ?, reason = ?, dial_status = ?, call_status = ?
+			WHERE call_sid = ?`, string(d.Outcome), d.Reason, d.DialStatus, d.CallStatus, call.CallSID); err != nil {
+			return fmt.Errorf("update call outcome: %w", classify(err))
 		}
+		call.Outcome, call.Reason, call.DialStatus, call.CallStatus = string(d.Outcome), d.Reason, d.DialStatus, d.CallStatus
+	}
+	switch {
+	case d.Outcome == callflow.OutcomeMissed && was != string(callflow.OutcomeMissed):
+		// The text-back is created with the transition, so a call stored as missed
+		// already has one.
+		return tx.createTextback(ctx, call, org, rules, jobs, now)
 	case !d.SettleFrom.IsZero():
-		if err := jobs.EnqueueSettle(ctx, tx.Tx.Tx, callSID, d.SettleFrom.Add(rules.Settle)); err != nil {
-			return call, fmt.Errorf("enqueue settle: %w", err)
+		if err := jobs.EnqueueSettle(ctx, tx.Tx.Tx, call.CallSID, d.SettleFrom.Add(rules.Settle)); err != nil {
+			return fmt.Errorf("enqueue settle: %w", err)
 		}
 	}
-	return call, nil
+	return nil
 }
 
 // createTextback opens the caller's lead and the text-back for a missed call, once per call:
@@ -161,7 +165,7 @@ func (tx *Tx) createTextback(ctx context.Context, call *Call, org Org, rules Cal
 			return err
 		}
 		leadID = NullID(id)
-		if _, err := tx.exec(ctx, (`UPDATE calls SET lead_id = ? WHERE call_sid = ?`), id, call.CallSID); err != nil {
+		if _, err := tx.exec(ctx, `UPDATE calls SET lead_id = ? WHERE call_sid = ?`, id, call.CallSID); err != nil {
 			return fmt.Errorf("link call to lead: %w", classify(err))
 		}
 		call.LeadID = leadID
@@ -173,9 +177,9 @@ func (tx *Tx) createTextback(ctx context.Context, call *Call, org Org, rules Cal
 		template = rules.Template
 	}
 	body := callflow.RenderTextback(template, org.Name)
-	res, err := tx.exec(ctx, (`INSERT INTO messages (org_id, lead_id, direction, call_sid,
+	res, err := tx.exec(ctx, `INSERT INTO messages (org_id, lead_id, direction, call_sid,
 		from_number, to_number, body, status, reason, created_at, updated_at)
-		VALUES (?, ?, 'outbound', ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (call_sid) DO NOTHING`),
+		VALUES (?, ?, 'outbound', ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (call_sid) DO NOTHING`,
 		org.ID, leadID, call.CallSID, call.To, call.From, body, status, reason, T(now), T(now))
 	if err != nil {
 		return fmt.Errorf("insert text-back: %w", classify(err))
@@ -190,9 +194,9 @@ func (tx *Tx) createTextback(ctx context.Context, call *Call, org Org, rules Cal
 
 func (tx *Tx) upsertLead(ctx context.Context, orgID int64, phone string, now time.Time) (int64, error) {
 	var id int64
-	err := tx.get(ctx, &id, (`INSERT INTO leads (org_id, phone, status, created_at, updated_at)
+	err := tx.get(ctx, &id, `INSERT INTO leads (org_id, phone, status, created_at, updated_at)
 		VALUES (?, ?, 'open', ?, ?) ON CONFLICT (org_id, phone) DO UPDATE SET updated_at = excluded.updated_at
-		RETURNING id`), orgID, phone, T(now), T(now))
+		RETURNING id`, orgID, phone, T(now), T(now))
 	if err != nil {
 		return 0, fmt.Errorf("upsert lead: %w", classify(err))
 	}

@@ -106,8 +106,8 @@ func (s *Store) RecordEvidence(ctx context.Context, e *Evidence) error {
 // Under concurrency the database decides: a second transaction claiming the same key waits
 // for the first and then finds the key taken.
 func (tx *Tx) Claim(ctx context.Context, key string, at time.Time) (claimed bool, duplicateOf int64, err error) {
-	res, err := tx.exec(ctx, (`INSERT INTO webhook_claims (dedupe_key, created_at)
-		VALUES (?, ?) ON CONFLICT (dedupe_key) DO NOTHING`), key, T(at))
+	res, err := tx.exec(ctx, `INSERT INTO webhook_claims (dedupe_key, created_at)
+		VALUES (?, ?) ON CONFLICT (dedupe_key) DO NOTHING`, key, T(at))
 	if err != nil {
 		return false, 0, fmt.Errorf("claim %s: %w", key, classify(err))
 	}
@@ -128,7 +128,7 @@ func (tx *Tx) Claim(ctx context.Context, key string, at time.Time) (claimed bool
 // logged under its original's org.
 func (tx *Tx) EvidenceOrg(ctx context.Context, logID int64) (int64, error) {
 	var org sql.NullInt64
-	err := tx.get(ctx, &org, (`SELECT org_id FROM webhook_log WHERE id = ?`), logID)
+	err := tx.get(ctx, &org, `SELECT org_id FROM webhook_log WHERE id = ?`, logID)
 	if err != nil && err != sql.ErrNoRows {
 		return 0, fmt.Errorf("org of delivery %d: %w", logID, classify(err))
 	}

@@ -59,9 +59,9 @@ func (tx *Tx) ApplyInboundSMS(ctx context.Context, m InboundSMS) (callflow.Keywo
 	if err != nil {
 		return "", err
 	}
-	if _, err := tx.exec(ctx, (`INSERT INTO messages (org_id, lead_id, direction, sid,
+	if _, err := tx.exec(ctx, `INSERT INTO messages (org_id, lead_id, direction, sid,
 		from_number, to_number, body, status, created_at, updated_at)
-		VALUES (?, ?, 'inbound', ?, ?, ?, ?, 'received', ?, ?) ON CONFLICT (sid) DO NOTHING`),
+		VALUES (?, ?, 'inbound', ?, ?, ?, ?, 'received', ?, ?) ON CONFLICT (sid) DO NOTHING`,
 		m.Org.ID, leadID, m.MessageSID, m.From, m.To, m.Body, T(m.At), T(m.At)); err != nil {
 		return "", fmt.Errorf("insert message: %w", classify(err))
 	}
@@ -69,15 +69,15 @@ func (tx *Tx) ApplyInboundSMS(ctx context.Context, m InboundSMS) (callflow.Keywo
 	switch kw {
 	case callflow.KeywordOptOut, callflow.KeywordOptIn:
 		optedOut := kw == callflow.KeywordOptOut
-		if _, err := tx.exec(ctx, (`INSERT INTO opt_outs (org_id, phone, opted_out, keyword, updated_at)
+		if _, err := tx.exec(ctx, `INSERT INTO opt_outs (org_id, phone, opted_out, keyword, updated_at)
 			VALUES (?, ?, ?, ?, ?) ON CONFLICT (org_id, phone) DO UPDATE SET opted_out = excluded.opted_out,
-			keyword = excluded.keyword, updated_at = excluded.updated_at`),
+			keyword = excluded.keyword, updated_at = excluded.updated_at`,
 			m.Org.ID, m.From, optedOut, m.Body, T(m.At)); err != nil {
 			return kw, fmt.Errorf("record opt-out: %w", classify(err))
 		}
 		if optedOut {
-			if _, err := tx.exec(ctx, (`UPDATE messages SET status = 'suppressed', reason = ?, updated_at = ?
-				WHERE org_id = ? AND to_number = ? AND direction = 'outbound' AND status = 'queued'`),
+			if _, err := tx.exec(ctx, `UPDATE messages SET status = 'suppressed', reason = ?, updated_at = ?
+				WHERE org_id = ? AND to_number = ? AND direction = 'outbound' AND status = 'queued'`,
 				string(callflow.SuppressOptedOut), T(m.At), m.Org.ID, m.From); err != nil {
 				return kw, fmt.Errorf("cancel text-backs: %w", classify(err))
 			}

@@ -48,17 +48,17 @@ func (s *Store) CreateOrg(ctx context.Context, in NewOrg, now time.Time) (Org, e
 			tz = "America/New_York"
 		}
 		var id int64
-		err := tx.row(ctx, (`INSERT INTO orgs (slug, name, timezone, forward_to,
+		err := tx.row(ctx, `INSERT INTO orgs (slug, name, timezone, forward_to,
 			textback_template, textback_enabled, min_answer_seconds, stripe_customer_id, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			in.Slug, in.Name, tz, in.ForwardTo, in.TextbackTemplate, !in.TextbackDisabled,
 			in.MinAnswerSeconds, cust, T(now)).Scan(&id)
 		if err != nil {
 			return fmt.Errorf("insert org: %w", classify(err))
 		}
 		for _, n := range in.Numbers {
-			if _, err := tx.exec(ctx, (`INSERT INTO tracked_numbers (number, org_id, created_at)
-				VALUES (?, ?, ?)`), n, id, T(now)); err != nil {
+			if _, err := tx.exec(ctx, `INSERT INTO tracked_numbers (number, org_id, created_at)
+				VALUES (?, ?, ?)`, n, id, T(now)); err != nil {
 				return fmt.Errorf("insert number %s: %w", n, classify(err))
 			}
 		}

@@ -80,7 +80,7 @@ func (tx *Tx) ApplyStripeEvent(ctx context.Context, e billing.Event, now time.Ti
 func (tx *Tx) stripeOrg(ctx context.Context, e billing.Event, now time.Time) (int64, error) {
 	var orgID int64
 	if e.OrgHint != "" {
-		err := tx.get(ctx, &orgID, (`SELECT id FROM orgs WHERE slug = ?`), e.OrgHint)
+		err := tx.get(ctx, &orgID, `SELECT id FROM orgs WHERE slug = ?`, e.OrgHint)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return 0, fmt.Errorf("org of stripe event %s: %w", e.ID, classify(err))
 		}
@@ -89,7 +89,7 @@ func (tx *Tx) stripeOrg(ctx context.Context, e billing.Event, now time.Time) (in
 		return orgID, nil
 	}
 	if orgID == 0 {
-		err := tx.get(ctx, &orgID, (`SELECT id FROM orgs WHERE stripe_customer_id = ?`), e.CustomerID)
+		err := tx.get(ctx, &orgID, `SELECT id FROM orgs WHERE stripe_customer_id = ?`, e.CustomerID)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return 0, fmt.Errorf("org of customer %s: %w", e.CustomerID, classify(err))
 		}
@@ -97,7 +97,7 @@ func (tx *Tx) stripeOrg(ctx context.Context, e billing.Event, now time.Time) (in
 	// The upsert locks the customer's row; a mapping learnt earlier is kept (first wins),
 	// and it is what maps the event when nothing above did.
 	var learnt sql.NullInt64
-	err := tx.get(ctx, &learnt, (`INSERT INTO stripe_customers (customer_id, org_id, learnt_from, updated_at)
+	err := tx.get(ctx, &learnt, `INSERT INTO stripe_customers (customer_id, org_id, learnt_from, updated_at)
 		VALUES (?, ?, ?, ?)
 		ON CONFLICT (customer_id) DO UPDATE SET
 			org_id = COALESCE(stripe_customers.org_id, excluded.org_id),
@@ -105,7 +105,7 @@ func (tx *Tx) stripeOrg(ctx context.Context, e billing.Event, now time.Time) (in
 				THEN excluded.learnt_from ELSE stripe_customers.learnt_from END,
 			updated_at = CASE WHEN stripe_customers.org_id IS NULL AND excluded.org_id IS NOT NULL
 				THEN excluded.updated_at ELSE stripe_customers.updated_at END
-		RETURNING org_id`), e.CustomerID, NullID(orgID), learntFrom(orgID, e.ID), T(now))
+		RETURNING org_id`, e.CustomerID, NullID(orgID), learntFrom(orgID, e.ID), T(now))
 	if err != nil {
 		return 0, fmt.Errorf("map customer %s: %w", e.CustomerID, classify(err))
 	}
@@ -132,8 +132,8 @@ func (tx *Tx) holdStripeEvent(ctx context.Context, e billing.Event, now time.Tim
 	if err != nil {
 		return fmt.Errorf("encode stripe event %s: %w", e.ID, err)
 	}
-	_, err = tx.exec(ctx, (`INSERT INTO stripe_held_events (event_id, customer_id, event_type,
-		created, event, received_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING`),
+	_, err = tx.exec(ctx, `INSERT INTO stripe_held_events (event_id, customer_id, event_type,
+		created, event, received_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING`,
 		e.ID, e.CustomerID, e.Type, T(e.Created), string(b), T(now))
 	if err != nil {
 		return fmt.Errorf("hold stripe event %s: %w", e.ID, classify(err))
@@ -151,14 +151,14 @@ func (tx *Tx) takeHeldEvents(ctx context.Context, customerID string, orgID int64
 		EventID string `db:"event_id"`
 		Event   string `db:"event"`
 	}
-	if err := tx.sel(ctx, &rows, (`SELECT event_id, event FROM stripe_held_events
-		WHERE customer_id = ? AND applied_at IS NULL ORDER BY created, event_id`), customerID); err != nil {
+	if err := tx.sel(ctx, &rows, `SELECT event_id, event FROM stripe_held_events
+		WHERE customer_id = ? AND applied_at IS NULL ORDER BY created, event_id`, customerID); err != nil {
 		return nil, fmt.Errorf("held events of %s: %w", customerID, classify(err))
 	}
 	var out []billing.Event
 	for _, r := range rows {
-		res, err := tx.exec(ctx, (`UPDATE stripe_held_events SET applied_at = ?, org_id = ?
-			WHERE event_id = ? AND applied_at IS NULL`), T(now), orgID, r.EventID)
+		res, err := tx.exec(ctx, `UPDATE stripe_held_events SET applied_at = ?, org_id = ?
+			WHERE event_id = ? AND applied_at IS NULL`, T(now), orgID, r.EventID)
 		if err != nil {
 			return nil, fmt.Errorf("take held event %s: %w", r.EventID, classify(err))
 		}
@@ -178,8 +178,8 @@ func (tx *Tx) takeHeldEvents(ctx context.Context, customerID string, orgID int64
 // its record. The no-op update is what makes two replicas fold one org's events in turn.
 func (tx *Tx) lockBilling(ctx context.Context, orgID int64, now time.Time) (billing.Record, error) {
 	var raw string
-	err := tx.get(ctx, &raw, (`INSERT INTO org_billing (org_id, updated_at) VALUES (?, ?)
-		ON CONFLICT (org_id) DO UPDATE SET record = org_billing.record RETURNING record`), orgID, T(now))
+	err := tx.get(ctx, &raw, `INSERT INTO org_billing (org_id, updated_at) VALUES (?, ?)
+		ON CONFLICT (org_id) DO UPDATE SET record = org_billing.record RETURNING record`, orgID, T(now))
 	if err != nil {
 		return billing.Record{}, fmt.Errorf("lock billing of org %d: %w", orgID, classify(err))
 	}
@@ -195,12 +195,12 @@ func (tx *Tx) saveBilling(ctx context.Context, orgID int64, r billing.Record, no
 	if err != nil {
 		return fmt.Errorf("encode billing of org %d: %w", orgID, err)
 	}
-	_, err = tx.exec(ctx, (`UPDATE org_billing SET customer_id = ?, subscription_id = ?, status = ?,
+	_, err = tx.exec(ctx, `UPDATE org_billing SET customer_id = ?, subscription_id = ?, status = ?,
 		price_id = ?, current_period_end = ?, trial_end = ?, cancel_at_period_end = ?, latest_invoice_id = ?,
 		latest_invoice_status = ?, delinquent = ?, subscription_deleted = ?, customer_deleted = ?,
 		subscription_event_created = ?, subscription_event_id = ?, invoice_event_created = ?, invoice_event_id = ?,
 		customer_event_created = ?, customer_event_id = ?, payment_event_created = ?, payment_event_id = ?,
-		checkout_event_created = ?, checkout_event_id = ?, record = ?, updated_at = ? WHERE org_id = ?`),
+		checkout_event_created = ?, checkout_event_id = ?, record = ?, updated_at = ? WHERE org_id = ?`,
 		r.CustomerID, r.SubscriptionID, r.Status, r.PriceID, T(r.CurrentPeriodEnd), T(r.TrialEnd), r.CancelAtPeriodEnd,
 		r.LatestInvoiceID, r.LatestInvoiceStatus, r.Delinquent, r.SubscriptionDeleted, r.CustomerDeleted,
 		T(r.SubscriptionEventCreated), r.SubscriptionEventID, T(r.InvoiceEventCreated), r.InvoiceEventID,
@@ -243,7 +243,7 @@ func (tx *Tx) applyInvoiceEvent(ctx context.Context, orgID int64, e billing.Even
 		return nil
 	}
 	var rows []invoiceRow
-	if err := tx.sel(ctx, &rows, (`SELECT ` + invoiceColumns + ` FROM invoices WHERE id = ?`), inv.ID); err != nil {
+	if err := tx.sel(ctx, &rows, `SELECT `+invoiceColumns+` FROM invoices WHERE id = ?`, inv.ID); err != nil {
 		return fmt.Errorf("load invoice %s: %w", inv.ID, classify(err))
 	}
 	var cur billing.InvoiceRecord
@@ -260,14 +260,14 @@ func (tx *Tx) applyInvoiceEvent(ctx context.Context, orgID int64, e billing.Even
 	if !changed {
 		return nil
 	}
-	_, err := tx.exec(ctx, (`INSERT INTO invoices (` + invoiceColumns + `, updated_at)
+	_, err := tx.exec(ctx, `INSERT INTO invoices (`+invoiceColumns+`, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET org_id = excluded.org_id, customer_id = excluded.customer_id,
 			subscription_id = excluded.subscription_id, status = excluded.status, amount_due = excluded.amount_due,
 			amount_paid = excluded.amount_paid, currency = excluded.currency, attempt_count = excluded.attempt_count,
 			hosted_invoice_url = excluded.hosted_invoice_url, paid = excluded.paid, period_start = excluded.period_start,
 			period_end = excluded.period_end, event_created = excluded.event_created, event_id = excluded.event_id,
-			event_type = excluded.event_type, updated_at = excluded.updated_at`),
+			event_type = excluded.event_type, updated_at = excluded.updated_at`,
 		next.ID, orgID, next.CustomerID, next.SubscriptionID, next.Status, next.AmountDue, next.AmountPaid,
 		next.Currency, next.AttemptCount, next.HostedURL, next.Paid, T(next.PeriodStart), T(next.PeriodEnd),
 		T(next.EventCreated), next.EventID, next.EventType, T(now))
