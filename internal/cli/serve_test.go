@@ -1,0 +1,99 @@
+package cli_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/callsnare/callsnare/internal/cli"
+)
+
+// TestServeDemo runs `callsnare serve --demo` as a newcomer would: the sample missed call
+// is texted back through the built-in fake Twilio, /healthz, /readyz and /metrics answer,
+// and a shutdown (the context a SIGTERM cancels) stops it cleanly with exit code 0.
+func TestServeDemo(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "demo.db")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	logR, logW := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		code := cli.Main(ctx, []string{"serve", "--demo", "--db", db, "--addr", "127.0.0.1:0", "--log-format", "json"},
+			strings.NewReader(""), io.Discard, logW)
+		logW.Close()
+		done <- code
+	}()
+
+	var addr string
+	var sawText, sawDone, sawStopped bool
+	lines := bufio.NewScanner(logR)
+	deadline := time.AfterFunc(30*time.Second, func() { logW.CloseWithError(io.ErrUnexpectedEOF) })
+	defer deadline.Stop()
+	for lines.Scan() {
+		var rec map[string]any
+		if err := json.Unmarshal(lines.Bytes(), &rec); err != nil {
+			t.Fatalf("log line is not JSON: %s", lines.Text())
+		}
+		switch rec["msg"] {
+		case "serving":
+			addr, _ = rec["addr"].(string)
+		case "demo_textback_sent":
+			sawText = strings.Contains(rec["body"].(string), "Acme Heating & Cooling") && rec["to"] == "+15125550123"
+		case "demo_failed":
+			t.Fatalf("demo failed: %v", rec["err"])
+		case "demo_done":
+			sawDone = true
+			checkEndpoints(t, "http://"+addr)
+			cancel() // what SIGTERM does
+		case "stopped":
+			sawStopped = true
+		}
+	}
+	if code := <-done; code != 0 {
+		t.Errorf("exit code %d", code)
+	}
+	if !sawText || !sawDone || !sawStopped {
+		t.Errorf("text-back logged %v, demo done %v, stopped %v", sawText, sawDone, sawStopped)
+	}
+}
+
+func checkEndpoints(t *testing.T, base string) {
+	t.Helper()
+	for path, want := range map[string]string{
+		"/healthz": "ok",
+		"/readyz":  "ready",
+		"/metrics": `callsnare_deliveries_total{route="/api/twilio/voice/inbound",status="processed"} 1`,
+	} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
+			t.Errorf("GET %s = %d, want %q in:\n%.2000s", path, resp.StatusCode, want, body)
+		}
+	}
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, series := range []string{
+		`callsnare_textback_sends_total{result="sent"} 1`,
+		`callsnare_http_requests_total{code="200",route="/api/twilio/voice/inbound"} 1`,
+		`callsnare_http_request_duration_seconds_bucket{route="/api/twilio/voice/dial-complete"`,
+		`callsnare_queue_depth`,
+	} {
+		if !strings.Contains(string(body), series) {
+			t.Errorf("/metrics lacks %s", series)
+		}
+	}
+}
