@@ -163,22 +163,56 @@ func (q *Queue) Depth(ctx context.Context) (int, error) {
 // EnqueueTextback schedules the text-back of a missed call, once per call. Without a
 // delay the job is available at once; a scheduled one waits for River's scheduler, which
 // promotes due jobs every few seconds.
-func (q *Queue) EnqueueTextback(ctx context.Context, tx *sql.Tx, callSID string) error {
+func (q *Queue) EnqueueTextback(ctx context.Context, tx *store.Tx, callSID string) error {
 	opts := &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true}}
 	if q.cfg.TextbackDelay > 0 {
 		opts.ScheduledAt = q.now().Add(q.cfg.TextbackDelay)
 	}
-	_, err := q.client.InsertTx(ctx, tx, TextbackArgs{CallSID: callSID}, opts)
-	return err
+	q.pending(tx).add("textback:"+callSID, river.InsertManyParams{Args: TextbackArgs{CallSID: callSID}, InsertOpts: opts})
+	return nil
 }
 
 // EnqueueSettle schedules the settle check of a call that ended without a dial-complete.
-func (q *Queue) EnqueueSettle(ctx context.Context, tx *sql.Tx, callSID string, at time.Time) error {
-	_, err := q.client.InsertTx(ctx, tx, SettleArgs{CallSID: callSID}, &river.InsertOpts{
-		ScheduledAt: at,
-		UniqueOpts:  river.UniqueOpts{ByArgs: true},
-	})
-	return err
+func (q *Queue) EnqueueSettle(ctx context.Context, tx *store.Tx, callSID string, at time.Time) error {
+	q.pending(tx).add("settle:"+callSID, river.InsertManyParams{Args: SettleArgs{CallSID: callSID},
+		InsertOpts: &river.InsertOpts{ScheduledAt: at, UniqueOpts: river.UniqueOpts{ByArgs: true}}})
+	return nil
+}
+
+// pendingJobs are the jobs the units of one batch enqueued; they are inserted together,
+// in one statement, just before the batch commits.
+type pendingJobs struct {
+	seen   map[string]bool
+	params []river.InsertManyParams
+}
+
+// add keeps the first of several identical jobs: River refuses a unique job twice in one
+// insert.
+func (p *pendingJobs) add(key string, job river.InsertManyParams) {
+	if !p.seen[key] {
+		p.seen[key] = true
+		p.params = append(p.params, job)
+	}
+}
+
+func (q *Queue) pending(tx *store.Tx) *pendingJobs {
+	fresh := false
+	p := tx.Stash(q, func() any {
+		fresh = true
+		return &pendingJobs{seen: map[string]bool{}}
+	}).(*pendingJobs)
+	if fresh {
+		tx.BeforeCommit(func(ctx context.Context, tx *store.Tx) error {
+			if len(p.params) == 0 {
+				return nil
+			}
+			if _, err := q.client.InsertManyTx(ctx, tx.Tx.Tx, p.params); err != nil {
+				return fmt.Errorf("enqueue %d jobs: %w", len(p.params), err)
+			}
+			return nil
+		})
+	}
+	return p
 }
 
 // Rules are the call rules the store applies with this queue.

@@ -2,7 +2,6 @@ package logview
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"io"
 	"net/url"
@@ -25,8 +24,8 @@ var testNow = time.Date(2026, 3, 10, 12, 30, 0, 0, time.UTC)
 
 type nopJobs struct{}
 
-func (nopJobs) EnqueueTextback(context.Context, *sql.Tx, string) error          { return nil }
-func (nopJobs) EnqueueSettle(context.Context, *sql.Tx, string, time.Time) error { return nil }
+func (nopJobs) EnqueueTextback(context.Context, *store.Tx, string) error          { return nil }
+func (nopJobs) EnqueueSettle(context.Context, *store.Tx, string, time.Time) error { return nil }
 
 // seeded is a test database with a known story, and the ids worth pointing at.
 type seeded struct {

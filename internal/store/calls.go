@@ -12,8 +12,8 @@ import (
 // Enqueuer puts jobs on the durable queue inside the caller's transaction, so that a job
 // exists if and only if the state that asked for it was committed.
 type Enqueuer interface {
-	EnqueueTextback(ctx context.Context, tx *sql.Tx, callSID string) error
-	EnqueueSettle(ctx context.Context, tx *sql.Tx, callSID string, at time.Time) error
+	EnqueueTextback(ctx context.Context, tx *Tx, callSID string) error
+	EnqueueSettle(ctx context.Context, tx *Tx, callSID string, at time.Time) error
 }
 
 // Call is one inbound call and its derived outcome.
@@ -146,7 +146,7 @@ func (tx *Tx) decideCall(ctx context.Context, call *Call, org Org, rules CallRul
 		// already has one.
 		return tx.createTextback(ctx, call, org, rules, jobs, now)
 	case !d.SettleFrom.IsZero():
-		if err := jobs.EnqueueSettle(ctx, tx.Tx.Tx, call.CallSID, d.SettleFrom.Add(rules.Settle)); err != nil {
+		if err := jobs.EnqueueSettle(ctx, tx, call.CallSID, d.SettleFrom.Add(rules.Settle)); err != nil {
 			return fmt.Errorf("enqueue settle: %w", err)
 		}
 	}
@@ -185,7 +185,7 @@ func (tx *Tx) createTextback(ctx context.Context, call *Call, org Org, rules Cal
 		return fmt.Errorf("insert text-back: %w", classify(err))
 	}
 	if n, _ := res.RowsAffected(); n == 1 && status == "queued" {
-		if err := jobs.EnqueueTextback(ctx, tx.Tx.Tx, call.CallSID); err != nil {
+		if err := jobs.EnqueueTextback(ctx, tx, call.CallSID); err != nil {
 			return fmt.Errorf("enqueue text-back: %w", err)
 		}
 	}

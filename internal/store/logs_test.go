@@ -3,7 +3,6 @@ package store_test
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
 	"fmt"
 	"net/url"
@@ -66,8 +65,8 @@ var base = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
 
 type nopJobs struct{}
 
-func (nopJobs) EnqueueTextback(context.Context, *sql.Tx, string) error          { return nil }
-func (nopJobs) EnqueueSettle(context.Context, *sql.Tx, string, time.Time) error { return nil }
+func (nopJobs) EnqueueTextback(context.Context, *store.Tx, string) error          { return nil }
+func (nopJobs) EnqueueSettle(context.Context, *store.Tx, string, time.Time) error { return nil }
 
 func mkOrg(t *testing.T, st *store.Store, slug string, numbers ...string) store.Org {
 	t.Helper()

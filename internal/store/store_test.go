@@ -2,7 +2,6 @@ package store_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -48,14 +47,14 @@ type enqueuer struct {
 	settle   map[string]time.Time
 }
 
-func (e *enqueuer) EnqueueTextback(_ context.Context, _ *sql.Tx, sid string) error {
+func (e *enqueuer) EnqueueTextback(_ context.Context, _ *store.Tx, sid string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.textback = append(e.textback, sid)
 	return nil
 }
 
-func (e *enqueuer) EnqueueSettle(_ context.Context, _ *sql.Tx, sid string, at time.Time) error {
+func (e *enqueuer) EnqueueSettle(_ context.Context, _ *store.Tx, sid string, at time.Time) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.settle == nil {

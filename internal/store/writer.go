@@ -22,6 +22,30 @@ type Tx struct {
 	*sqlx.Tx
 	driver Driver
 	stmts  *stmtCache // nil: run statement text directly
+	stash  map[any]any
+	before []func(ctx context.Context, tx *Tx) error
+}
+
+// Stash returns the value kept under key for this transaction, creating it with make on
+// first use. With BeforeCommit it lets a component gather work from every unit of a batch
+// and do it once: the job queue inserts all of a batch's jobs in one statement.
+func (tx *Tx) Stash(key any, make func() any) any {
+	if tx.stash == nil {
+		tx.stash = map[any]any{}
+	}
+	v, ok := tx.stash[key]
+	if !ok {
+		v = make()
+		tx.stash[key] = v
+	}
+	return v
+}
+
+// BeforeCommit runs fn after every unit of the batch has run, just before the commit;
+// within the transaction, so its failure fails the batch. Register once per key (use
+// Stash to know whether this transaction already did).
+func (tx *Tx) BeforeCommit(fn func(ctx context.Context, tx *Tx) error) {
+	tx.before = append(tx.before, fn)
 }
 
 // Driver tells which SQL dialect the transaction speaks.
@@ -203,6 +227,12 @@ func (w *writer) inTx(ctx context.Context, fn func(*Tx) error) error {
 	if err := fn(tx); err != nil {
 		_ = stx.Rollback()
 		return err
+	}
+	for _, f := range tx.before {
+		if err := f(ctx, tx); err != nil {
+			_ = stx.Rollback()
+			return err
+		}
 	}
 	if err := stx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", classifyConn(err))
