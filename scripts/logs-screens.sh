@@ -17,7 +17,11 @@ for _ in $(seq 1 100); do grep -q demo_done "$work/serve.log" && break; sleep 0.
 grep -q demo_done "$work/serve.log" || { cat "$work/serve.log" >&2; exit 1; }
 kill "$serve"; wait "$serve" || true
 
-shot() { sleep 0.8; tmux capture-pane -t callsnare-screens -p > "docs/screens/$1.txt"; }
+# Captures the pane without trailing blanks and with the empty middle folded to one line.
+shot() {
+  sleep 0.8
+  tmux capture-pane -t callsnare-screens -p | sed -e 's/[[:space:]]*$//' | cat -s > "docs/screens/$1.txt"
+}
 tmux new-session -d -s callsnare-screens -x 110 -y 24 "NO_COLOR=1 $work/callsnare logs --db $work/demo.db"
 shot orgs
 tmux send-keys -t callsnare-screens Down Enter; shot org-log
