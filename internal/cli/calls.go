@@ -29,18 +29,11 @@ func (a *app) callsCmd() *cobra.Command {
 		Short: "List an org's calls with their outcomes and text-backs",
 		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if org == "" {
-				return usageErr("--org is required")
-			}
-			st, err := a.openStore(cmd)
+			st, o, err := a.openOrg(cmd, org)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			o, err := a.findOrg(cmd, st, org)
-			if err != nil {
-				return err
-			}
 			calls, err := st.Calls(cmd.Context(), o.ID, limit)
 			if err != nil {
 				return err

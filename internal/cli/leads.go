@@ -37,9 +37,6 @@ func (a *app) leadsCmd() *cobra.Command {
 		Short: "List an org's leads with their SMS threads",
 		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if org == "" {
-				return usageErr("--org is required")
-			}
 			if phone != "" {
 				e, err := callflow.NormalizePhone(phone, "US")
 				if err != nil {
@@ -47,15 +44,11 @@ func (a *app) leadsCmd() *cobra.Command {
 				}
 				phone = e
 			}
-			st, err := a.openStore(cmd)
+			st, o, err := a.openOrg(cmd, org)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			o, err := a.findOrg(cmd, st, org)
-			if err != nil {
-				return err
-			}
 			leads, err := st.Leads(cmd.Context(), o.ID, phone)
 			if err != nil {
 				return err

@@ -261,3 +261,20 @@ func (a *app) findOrg(cmd *cobra.Command, st *store.Store, slug string) (store.O
 	}
 	return org, err
 }
+
+// openOrg opens the store for a command about one org (--org, required).
+func (a *app) openOrg(cmd *cobra.Command, slug string) (*store.Store, store.Org, error) {
+	if slug == "" {
+		return nil, store.Org{}, usageErr("--org is required")
+	}
+	st, err := a.openStore(cmd)
+	if err != nil {
+		return nil, store.Org{}, err
+	}
+	org, err := a.findOrg(cmd, st, slug)
+	if err != nil {
+		st.Close()
+		return nil, store.Org{}, err
+	}
+	return st, org, nil
+}
