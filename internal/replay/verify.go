@@ -103,9 +103,9 @@ func (v *Verify) Run(ctx context.Context) (Report, error) {
 		}
 		defer os.RemoveAll(dir)
 	}
-	log := v.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	log := slog.New(slog.DiscardHandler)
+	if v.Logger != nil {
+		log = slog.New(warnOnly{v.Logger.Handler()})
 	}
 	sc, err := startScratch(ctx, filepath.Join(dir, "verify.db"), v.Rules, v.Secrets, log)
 	if err != nil {
