@@ -281,3 +281,17 @@ func TestInterruptReportsProgress(t *testing.T) {
 		t.Errorf("output does not say how far it got:\n%s", out.String())
 	}
 }
+
+// TestSingleReplaysOneDelivery is the log viewer's replay action.
+func TestSingleReplaysOneDelivery(t *testing.T) {
+	src := newRig(t, storetest.SQLite(t))
+	src.call(callerA, "no-answer")
+	src.settled()
+	got, err := replay.Single{DSN: src.dsn, Target: src.url, Secrets: secrets}.Replay(context.Background(), 1)
+	if err != nil || got != "HTTP 200, duplicate" {
+		t.Fatalf("Replay = %q, %v", got, err)
+	}
+	if _, err := (replay.Single{DSN: src.dsn, Target: src.url}).Replay(context.Background(), 999); err == nil {
+		t.Error("replaying an unknown delivery did not fail")
+	}
+}
