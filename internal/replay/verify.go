@@ -65,12 +65,19 @@ type Report struct {
 
 // Run replays and compares. It returns ErrDifferences when the states differ or a
 // delivery failed in the scratch service.
-func (v *Verify) Run(ctx context.Context) (Report, error) {
-	rep := Report{Org: v.Org}
+func (v *Verify) Run(ctx context.Context) (rep Report, err error) {
+	rep.Org = v.Org
 	out := v.Out
 	if out == nil {
 		out = io.Discard
 	}
+	defer func() {
+		// Ctrl-C: whatever step it cut short, say how far the replay got.
+		if err != nil && ctx.Err() != nil && !errors.Is(err, ErrInterrupted) {
+			fmt.Fprintf(out, "interrupted: %d deliveries replayed into the scratch database\n", rep.Replayed)
+			err = ErrInterrupted
+		}
+	}()
 	if v.Org == "" {
 		return rep, usagef("--verify needs --org SLUG")
 	}
