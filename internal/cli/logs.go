@@ -9,11 +9,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/callsnare/callsnare/internal/logview"
+	"github.com/callsnare/callsnare/internal/replay"
 )
 
 type logsOptions struct {
 	logview.Options
 	since, until string
+	replayTo     string
 }
 
 func (a *app) logsCmd() *cobra.Command {
@@ -37,6 +39,16 @@ numbers and message bodies are masked unless --show-pii. The database is opened 
 			}
 			o.DSN = a.cfg.DB
 			o.Stdout, o.Stdin = a.stdout, a.stdin
+			if target := o.replayTo; target != "" || a.cfg.PublicURL != "" {
+				if target == "" {
+					target = a.cfg.PublicURL
+				}
+				// The viewer asks before each replay, so the replayer does not ask again.
+				o.Replayer = replay.Single{DSN: a.cfg.DB, Target: target, Secrets: replay.Secrets{
+					TwilioAuthToken: a.cfg.Twilio.AuthToken, TwilioSubaccountTokens: a.cfg.Twilio.SubaccountTokens,
+					StripeSecrets: a.cfg.Stripe.WebhookSecrets,
+				}}
+			}
 			if f, ok := a.stdout.(*os.File); ok {
 				o.IsTTY = isatty.IsTerminal(f.Fd())
 			}
@@ -59,6 +71,7 @@ numbers and message bodies are masked unless --show-pii. The database is opened 
 	f.StringVar(&o.since, "since", "", "a duration back (24h) or an RFC 3339 time")
 	f.StringVar(&o.until, "until", "", "a duration back (1h) or an RFC 3339 time")
 	f.IntVar(&o.Limit, "limit", 0, "at most this many deliveries (0: all)")
+	f.StringVar(&o.replayTo, "replay-to", "", "server the viewer's replay action sends to, re-signed (default: public_url; none: replay unavailable)")
 	cmd.AddCommand(a.logsPruneCmd())
 	return cmd
 }

@@ -44,6 +44,10 @@ type Config struct {
 	QueuePoll time.Duration
 	// NoWorkers builds a service that enqueues but never sends (tests of the HTTP layer).
 	NoWorkers bool
+	// Now is the clock of the routes and the jobs; nil means time.Now. `replay --verify`
+	// runs a scratch service on the recorded clock, so that time-dependent rules (the
+	// text-back cooldown) decide as they did when the evidence arrived.
+	Now func() time.Time
 }
 
 // Service is a running CallSnare.
@@ -98,7 +102,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) 
 		TextbackDelay: cfg.TextbackDelay, Cooldown: cfg.TextbackCooldown, Settle: cfg.Settle,
 		Template: cfg.TextbackTemplate, EnforceBilling: cfg.EnforceBilling, GracePastDue: cfg.GracePastDue,
 		PollInterval: cfg.QueuePoll,
-	}, jobs.Deps{Store: st, Sender: sender, Metrics: svc.Metrics, Logger: log})
+	}, jobs.Deps{Store: st, Sender: sender, Metrics: svc.Metrics, Logger: log, Now: cfg.Now})
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -114,7 +118,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) 
 		DialTimeout: cfg.DialTimeout,
 		Twilio:      twilio.NewVerifier(cfg.TwilioAuthToken, cfg.TwilioSubaccountTokens),
 		Stripe:      stripe.NewVerifier(cfg.StripeSecrets, cfg.StripeTolerance, nil),
-	}, server.Deps{Store: st, Queue: svc.Queue, Metrics: svc.Metrics, Logger: log})
+	}, server.Deps{Store: st, Queue: svc.Queue, Metrics: svc.Metrics, Logger: log, Now: cfg.Now})
 	return svc, nil
 }
 

@@ -556,3 +556,17 @@ func (s *Store) Prune(ctx context.Context, olderThan time.Time) (int64, error) {
 		}
 	}
 }
+
+// ReplayOf finds the newest delivery above afterID that a replay of the delivery
+// originalID produced (its replay_of), so that `callsnare replay` can report what the
+// server decided when it writes to the same database.
+func (s *Store) ReplayOf(ctx context.Context, originalID, afterID int64) (Evidence, error) {
+	rows, err := s.selectEvidence(ctx, logSelect+" WHERE id > ? AND replay_of = ? ORDER BY id DESC LIMIT 1", afterID, originalID)
+	if err != nil {
+		return Evidence{}, err
+	}
+	if len(rows) == 0 {
+		return Evidence{}, fmt.Errorf("replay of delivery %d: %w", originalID, ErrNotFound)
+	}
+	return rows[0], nil
+}

@@ -1,0 +1,162 @@
+package replay
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"sync"
+	"time"
+
+	"github.com/callsnare/callsnare/internal/faketwilio"
+	"github.com/callsnare/callsnare/internal/service"
+	"github.com/callsnare/callsnare/internal/store"
+)
+
+// neverSettle is the scratch service's own settle window: it never settles a call by
+// itself. Verify applies the settle facts the source recorded, at their place in the
+// timeline, so that a call settles in the scratch exactly where it did in the source.
+const neverSettle = 100 * 365 * 24 * time.Hour
+
+// scratchAccount is the account the scratch service sends its text-backs from, to a fake.
+const scratchAccount = "AC00000000000000000000000000000000"
+
+// clock is the recorded time a scratch service runs on, moved by Verify.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
+}
+
+// scratch is an in-process service over a fresh database, on loopback, sending its
+// text-backs to a fake Twilio.
+type scratch struct {
+	svc     *service.Service
+	http    *httptest.Server
+	fake    *faketwilio.Server
+	secrets Secrets
+	clock   *clock
+}
+
+// startScratch starts the scratch service with the rules of the source's configuration and
+// the secrets a replay signs with (random ones where none are configured: the scratch is
+// verified like any server, but nothing outside it needs to know them).
+func startScratch(ctx context.Context, dsn string, rules Rules, secrets Secrets, log *slog.Logger) (*scratch, error) {
+	if secrets.TwilioAuthToken == "" {
+		secrets.TwilioAuthToken = randomToken()
+	}
+	if len(secrets.StripeSecrets) == 0 {
+		secrets.StripeSecrets = []string{"whsec_" + randomToken()}
+	}
+	sc := &scratch{secrets: secrets, clock: &clock{t: time.Now()}}
+	sc.fake = faketwilio.New(faketwilio.Options{})
+	fakeURL, err := sc.fake.Start("127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("start fake twilio: %w", err)
+	}
+	sc.http = httptest.NewUnstartedServer(nil)
+	base := "http://" + sc.http.Listener.Addr().String()
+	sc.svc, err = service.Start(ctx, service.Config{
+		DSN: dsn, PublicURL: base,
+		TwilioAccountSID: scratchAccount, TwilioAuthToken: secrets.TwilioAuthToken,
+		TwilioSubaccountTokens: secrets.TwilioSubaccountTokens, TwilioAPIBaseURL: fakeURL,
+		StripeSecrets:    secrets.StripeSecrets,
+		TextbackCooldown: rules.TextbackCooldown, TextbackTemplate: rules.TextbackTemplate,
+		DialTimeout: rules.DialTimeout, Settle: neverSettle,
+		EnforceBilling: rules.EnforceBilling, GracePastDue: rules.GracePastDue,
+		QueuePoll: 10 * time.Millisecond, Now: sc.clock.now,
+	}, log)
+	if err != nil {
+		sc.http.Close()
+		sc.fake.Close()
+		return nil, fmt.Errorf("start scratch service: %w", err)
+	}
+	sc.http.Config.Handler = sc.svc.Handler()
+	sc.http.Start()
+	return sc, nil
+}
+
+func (sc *scratch) url() string { return sc.http.URL }
+
+func (sc *scratch) close() error {
+	sc.http.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return errors.Join(sc.svc.Close(ctx), sc.fake.Close())
+}
+
+// copyOrgs provisions the source's orgs in the scratch database as they are: slug, name,
+// numbers, forward-to, settings and Stripe customer.
+func (sc *scratch) copyOrgs(ctx context.Context, src *store.Store) error {
+	orgs, err := src.Orgs(ctx)
+	if err != nil {
+		return err
+	}
+	for _, o := range orgs {
+		_, err := sc.svc.Store.CreateOrg(ctx, store.NewOrg{
+			Slug: o.Slug, Name: o.Name, Timezone: o.Timezone, ForwardTo: o.ForwardTo,
+			TextbackTemplate: o.TextbackTemplate, StripeCustomerID: o.StripeCustomerID.String,
+			Numbers: o.Numbers, MinAnswerSeconds: o.MinAnswerSeconds, TextbackDisabled: !o.TextbackEnabled,
+		}, o.CreatedAt.Time)
+		if err != nil {
+			return fmt.Errorf("copy org %s: %w", o.Slug, err)
+		}
+		if o.NotifyNumber != "" {
+			db := sc.svc.Store.DB()
+			if _, err := db.ExecContext(ctx, db.Rebind(`UPDATE orgs SET notify_number = ? WHERE slug = ?`), o.NotifyNumber, o.Slug); err != nil {
+				return fmt.Errorf("copy org %s: notify number: %w", o.Slug, err)
+			}
+		}
+	}
+	return nil
+}
+
+// drainTimeout bounds the wait for the scratch's due jobs after one delivery.
+const drainTimeout = 30 * time.Second
+
+// drain waits until the scratch has no job due: text-backs are decided before the next
+// delivery, as they are within a poll interval in production (textback.delay 0). Settle
+// jobs are scheduled beyond any replay and do not count.
+func (sc *scratch) drain(ctx context.Context) error {
+	db := sc.svc.Store.DB()
+	deadline := time.Now().Add(drainTimeout)
+	for {
+		var n int
+		err := db.GetContext(ctx, &n, `SELECT COUNT(*) FROM river_job WHERE state IN ('available', 'running', 'retryable')
+			OR (state = 'scheduled' AND kind <> 'settle')`)
+		if err != nil {
+			return fmt.Errorf("count scratch jobs: %w", err)
+		}
+		if n == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("scratch jobs not done after %s: %d left", drainTimeout, n)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+func randomToken() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
