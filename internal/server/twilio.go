@@ -229,6 +229,15 @@ func (s *Server) refuseDelivery(w http.ResponseWriter, r *http.Request, ev *stor
 	if ev.Signature == "" { // refused before the signature was looked at
 		ev.Signature = string(twilio.VerdictUnchecked)
 	}
+	// File the refusal under the org its To names, when it names one, so that support sees
+	// an org's refused deliveries beside its others (a wrong token shows up there). The
+	// label is for the log only: nothing of a refused delivery is applied.
+	if p, perr := twilio.ParseForm(ev.Body); perr == nil && p["To"] != "" {
+		if org, oerr := s.store.OrgByNumber(r.Context(), p["To"]); oerr == nil {
+			ev.OrgID = store.NullID(org.ID)
+		}
+		ev.CallSID, ev.Caller = p["CallSid"], p["From"]
+	}
 	ev.Status, ev.Error = store.StatusRejected, br.msg
 	s.finish(w, r, ev, errorAnswer(br.status, br.msg, spec.voice), ev.ReceivedAt.Time)
 }

@@ -369,6 +369,10 @@ func TestBadInput(t *testing.T) {
 				if ev.Status != "rejected" || ev.HTTPStatus != tt.want || ev.Error == "" || ev.Signature != tt.verdict {
 					t.Errorf("evidence: status %s http %d signature %s error %q", ev.Status, ev.HTTPStatus, ev.Signature, ev.Error)
 				}
+				// A parsable refusal is filed under the org its To names, for support.
+				if wantOrg := tt.want == 403; ev.OrgID.Valid != wantOrg || (wantOrg && ev.CallSID != c.sid) {
+					t.Errorf("evidence org %v call %q; filed under the org: %v", ev.OrgID, ev.CallSID, wantOrg)
+				}
 			})
 		}
 		t.Run("duplicated signature header", func(t *testing.T) {
