@@ -96,41 +96,38 @@ type TextbackState struct {
 	BillingStatus  string
 }
 
-// TextbackState loads a call's text-back and the facts its rules need, as of now.
+// TextbackState loads a call's text-back and the facts its rules need, as of now, in one
+// query: the job runs once per missed call and should cost one round trip, not six.
 func (s *Store) TextbackState(ctx context.Context, callSID string, cooldown time.Duration, now time.Time) (TextbackState, error) {
-	var st TextbackState
-	if err := s.db.GetContext(ctx, &st.Message, s.rebind(`SELECT `+messageColumns+` FROM messages WHERE call_sid = ?`), callSID); err != nil {
-		return st, fmt.Errorf("text-back %s: %w", callSID, classify(err))
+	var row struct {
+		Message
+		Outcome        string `db:"outcome"`
+		OptedOut       bool   `db:"opted_out"`
+		RecentlyTexted int    `db:"recently_texted"`
+		BillingStatus  string `db:"billing_status"`
 	}
-	org, err := s.OrgByID(ctx, st.Message.OrgID)
+	err := s.db.GetContext(ctx, &row, s.rebind(`SELECT m.id, m.org_id, m.lead_id, m.direction, m.call_sid, m.sid,
+		m.from_number, m.to_number, m.body, m.status, m.reason, m.error, m.attempts, m.created_at, m.updated_at,
+		m.attempted_at, m.sent_at,
+		COALESCE(c.outcome, '') AS outcome,
+		COALESCE(oo.opted_out, FALSE) AS opted_out,
+		(SELECT COUNT(*) FROM messages p WHERE p.org_id = m.org_id AND p.to_number = m.to_number
+			AND p.direction = 'outbound' AND p.status = 'sent' AND p.sent_at > ? AND p.id <> m.id) AS recently_texted,
+		COALESCE(b.status, '') AS billing_status
+		FROM messages m
+		LEFT JOIN calls c ON c.call_sid = m.call_sid
+		LEFT JOIN opt_outs oo ON oo.org_id = m.org_id AND oo.phone = m.to_number
+		LEFT JOIN org_billing b ON b.org_id = m.org_id
+		WHERE m.call_sid = ?`), T(now.Add(-cooldown)), callSID)
 	if err != nil {
-		return st, err
+		return TextbackState{}, fmt.Errorf("text-back %s: %w", callSID, classify(err))
 	}
-	st.Org = org
-	if err := s.db.GetContext(ctx, &st.Outcome, s.rebind(`SELECT outcome FROM calls WHERE call_sid = ?`), callSID); err != nil {
-		return st, fmt.Errorf("text-back %s: call: %w", callSID, classify(err))
+	org, err := s.OrgByID(ctx, row.OrgID)
+	if err != nil {
+		return TextbackState{}, err
 	}
-	var optedOut []bool
-	if err := s.db.SelectContext(ctx, &optedOut, s.rebind(`SELECT opted_out FROM opt_outs WHERE org_id = ? AND phone = ?`),
-		org.ID, st.Message.To); err != nil {
-		return st, fmt.Errorf("text-back %s: opt-out: %w", callSID, classify(err))
-	}
-	st.OptedOut = len(optedOut) == 1 && optedOut[0]
-	var recent int
-	if err := s.db.GetContext(ctx, &recent, s.rebind(`SELECT COUNT(*) FROM messages WHERE org_id = ? AND to_number = ?
-		AND direction = 'outbound' AND status = 'sent' AND sent_at > ? AND id <> ?`),
-		org.ID, st.Message.To, T(now.Add(-cooldown)), st.Message.ID); err != nil {
-		return st, fmt.Errorf("text-back %s: cooldown: %w", callSID, classify(err))
-	}
-	st.RecentlyTexted = recent > 0
-	var status []string
-	if err := s.db.SelectContext(ctx, &status, s.rebind(`SELECT status FROM org_billing WHERE org_id = ?`), org.ID); err != nil {
-		return st, fmt.Errorf("text-back %s: billing: %w", callSID, classify(err))
-	}
-	if len(status) == 1 {
-		st.BillingStatus = status[0]
-	}
-	return st, nil
+	return TextbackState{Message: row.Message, Org: org, Outcome: row.Outcome, OptedOut: row.OptedOut,
+		RecentlyTexted: row.RecentlyTexted > 0, BillingStatus: row.BillingStatus}, nil
 }
 
 // TextbackUpdate is a change of a text-back's state.
