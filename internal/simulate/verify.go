@@ -335,29 +335,33 @@ func (v *verifier) eligible(call *callRec, m dbMessage) (string, tri) {
 	return "", yes
 }
 
-// optedOut replays the caller's STOP and START messages: those acknowledged before t
-// certainly counted, those sent but not yet acknowledged may have.
+// optedOut replays the caller's STOP and START messages: the last one acknowledged before t
+// certainly counted; any sent by then but acknowledged later (or never) may have.
 func (v *verifier) optedOut(org *simOrg, phone string, t time.Time) tri {
-	var sure, possible bool
-	var sureAt, possibleAt time.Time
+	sure, sureAt := false, time.Time{}
+	var inFlight []bool
 	for _, m := range v.s.led.sms {
 		if m.org != org || m.phone != phone || m.keyword == "" {
 			continue
 		}
-		if !m.ackAt.IsZero() && m.ackAt.Before(t) && !m.ackAt.Before(sureAt) {
-			sure, sureAt = m.keyword == "stop", m.ackAt
-		}
-		if m.sentAt.Before(t.Add(clockSlack)) && !m.sentAt.Before(possibleAt) {
-			possible, possibleAt = m.keyword == "stop", m.sentAt
+		switch {
+		case !m.ackAt.IsZero() && m.ackAt.Before(t):
+			if !m.ackAt.Before(sureAt) {
+				sure, sureAt = m.keyword == "stop", m.ackAt
+			}
+		case m.sentAt.Before(t.Add(clockSlack)):
+			inFlight = append(inFlight, m.keyword == "stop")
 		}
 	}
-	switch {
-	case sure && possible:
+	for _, s := range inFlight {
+		if s != sure {
+			return maybe
+		}
+	}
+	if sure {
 		return yes
-	case !sure && !possible:
-		return no
 	}
-	return maybe
+	return no
 }
 
 // entitled folds the org's events acknowledged before t, and those sent by then, and
