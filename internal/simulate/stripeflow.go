@@ -127,4 +127,3 @@ func (s *sim) forgeEvent(rec *eventRec, body []byte, kind string) {
 	s.led.ghost(&s.led.ghostEvents, id)
 	s.e.schedule(time.Now(), func(due time.Time) { s.e.send(s.ctx, d, due, 1) })
 }
-

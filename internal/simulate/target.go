@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -106,7 +107,8 @@ func (s *sim) openEmbedded(ctx context.Context, t *target) error {
 	if s.o.Embed.Config != nil {
 		s.o.Embed.Config(&cfg)
 	}
-	svc, err := service.Start(ctx, cfg, s.o.Logger)
+	// The embedded server logs warnings only: its per-delivery lines would bury the report.
+	svc, err := service.Start(ctx, cfg, slog.New(warnOnly{s.o.Logger.Handler()}))
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("embedded server: %w", err)
@@ -181,3 +183,13 @@ func (s *sim) pollSent(ctx context.Context, st *store.Store, seen func(sid, from
 		sleep(ctx, 100*time.Millisecond)
 	}
 }
+
+// warnOnly passes on warnings and errors.
+type warnOnly struct{ slog.Handler }
+
+func (h warnOnly) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn && h.Handler.Enabled(ctx, l)
+}
+
+func (h warnOnly) WithAttrs(as []slog.Attr) slog.Handler { return warnOnly{h.Handler.WithAttrs(as)} }
+func (h warnOnly) WithGroup(name string) slog.Handler    { return warnOnly{h.Handler.WithGroup(name)} }
