@@ -5,7 +5,10 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"github.com/callsnare/callsnare/internal/callflow"
 	"math/rand/v2"
+	"strconv"
+	"sync"
 	"time"
 )
 
@@ -40,12 +43,21 @@ type ider struct {
 }
 
 func (d ider) hex(n int, parts ...any) string {
-	h := sha256.New()
-	h.Write([]byte(d.ns))
+	b := make([]byte, 0, 128)
+	b = append(b, d.ns...)
 	for _, p := range parts {
-		fmt.Fprintf(h, "\x00%v", p)
+		b = append(b, 0)
+		switch v := p.(type) {
+		case string:
+			b = append(b, v...)
+		case int:
+			b = strconv.AppendInt(b, int64(v), 10)
+		default:
+			b = fmt.Append(b, v)
+		}
 	}
-	s := hex.EncodeToString(h.Sum(nil))
+	sum := sha256.Sum256(b)
+	s := hex.EncodeToString(sum[:])
 	for len(s) < n {
 		s += s
 	}
@@ -67,4 +79,17 @@ func (d ider) trackedNumber(org, attempt int) string {
 	b, _ := hex.DecodeString(d.hex(8, "tracked", org, attempt))
 	n := binary.BigEndian.Uint32(b)
 	return fmt.Sprintf("+1737%03d%04d", 200+n%800, (n/800)%10000)
+}
+
+// textable caches callflow.Textable over the caller pool: parsing a number is the dearest
+// part of planning a call.
+var textable sync.Map
+
+func isTextable(number string) bool {
+	if v, ok := textable.Load(number); ok {
+		return v.(bool)
+	}
+	t := callflow.Textable(number)
+	textable.Store(number, t)
+	return t
 }

@@ -27,10 +27,15 @@ func runEmbedded(t *testing.T, tweak func(*Options)) Report {
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
+	logReport(t, rep)
+	return rep
+}
+
+func logReport(t *testing.T, rep Report) {
+	t.Helper()
 	var b bytes.Buffer
 	rep.Print(&b)
 	t.Log("\n" + b.String())
-	return rep
 }
 
 // TestEmbeddedWithFaults is `callsnare simulate --embedded --calls 2000 --dup-rate 0.2

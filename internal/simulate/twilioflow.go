@@ -6,11 +6,11 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/callsnare/callsnare/internal/callflow"
 	"github.com/callsnare/callsnare/internal/server"
 	"github.com/callsnare/callsnare/internal/twilio"
 )
@@ -27,7 +27,7 @@ func (s *sim) newCall(i int) (*callRec, *rand.Rand) {
 	} else {
 		c.from = callerNumber(rng.IntN(s.o.Callers))
 	}
-	c.textable = callflow.Textable(c.from)
+	c.textable = isTextable(c.from)
 	c.dialStatus = "completed"
 	if rng.Float64() >= s.o.AnswerRate {
 		c.dialStatus = dialStatuses[rng.IntN(len(dialStatuses))]
@@ -54,18 +54,14 @@ func (s *sim) callParams(c *callRec, extra ...string) twilio.Params {
 
 // twilioDelivery signs params as Twilio does for a request to signURL.
 func (s *sim) twilioDelivery(route, signURL string, p twilio.Params, token string) *delivery {
-	form := url.Values{}
-	for k, v := range p {
-		form.Set(k, v)
-	}
-	h := http.Header{}
+	h := make(http.Header, 5)
 	h.Set("Content-Type", "application/x-www-form-urlencoded")
 	h.Set("User-Agent", "TwilioProxy/1.1")
 	h.Set("I-Twilio-Idempotency-Token", s.ids.hex(36, "idem", signURL, p["CallSid"], p["MessageSid"], p["DialCallStatus"], p["CallStatus"]))
 	if token != "" {
 		h.Set(twilio.SignatureHeader, twilio.Sign(token, signURL, p))
 	}
-	return &delivery{route: route, url: s.transport(signURL), body: []byte(form.Encode()), header: h, expect: 2,
+	return &delivery{route: route, url: s.transport(signURL), body: encodeForm(p), header: h, expect: 2,
 		maxTries: 1 + s.o.Faults.MaxRetries}
 }
 
@@ -256,4 +252,26 @@ func dialAction(body []byte) (string, error) {
 		return "", fmt.Errorf("inbound answer dials without an action URL")
 	}
 	return r.Dial.Action, nil
+}
+
+// encodeForm writes params as a form body, keys sorted as url.Values.Encode does, without
+// its intermediate maps of slices.
+func encodeForm(p twilio.Params) []byte {
+	keys := make([]string, 0, len(p))
+	n := 0
+	for k, v := range p {
+		keys = append(keys, k)
+		n += len(k) + len(v) + 2
+	}
+	sort.Strings(keys)
+	b := make([]byte, 0, n+n/4)
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, '&')
+		}
+		b = append(b, url.QueryEscape(k)...)
+		b = append(b, '=')
+		b = append(b, url.QueryEscape(p[k])...)
+	}
+	return b
 }
