@@ -99,7 +99,10 @@ func (a *app) runSimulate(cmd *cobra.Command, o simulateOptions) error {
 	}
 	c := a.cfg
 	if o.Target != "" {
-		o.DSN = c.DB
+		// The target's database must be named: the default file is nobody's server.
+		if cmd.Flags().Changed("db") || os.Getenv("CALLSNARE_DB") != "" || a.v.InConfig("db") {
+			o.DSN = c.DB
+		}
 		o.PublicURL = c.PublicURL
 		o.TwilioAccountSID, o.TwilioAuthToken = c.Twilio.AccountSID, c.Twilio.AuthToken
 		o.StripeSecrets, o.StripeTolerance = c.Stripe.WebhookSecrets, c.Stripe.Tolerance
