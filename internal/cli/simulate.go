@@ -61,7 +61,7 @@ Exit status: 0 when everything holds, 1 when an invariant or threshold fails, 2 
 	f.Uint64Var(&o.Seed, "seed", o.Seed, "the same seed plays the same traffic")
 	f.StringVar(&o.RunID, "run-id", "", "namespace of the run's orgs and ids (default: random)")
 	f.IntVar(&o.Orgs, "orgs", o.Orgs, "orgs to provision; all but the last play a Stripe lifecycle")
-	f.IntVar(&o.Callers, "callers", 0, "distinct callers (default calls/4, at least 20)")
+	f.IntVar(&o.Callers, "callers", 0, "distinct callers (default a quarter of the calls, at least 20)")
 	f.Float64Var(&o.AnswerRate, "answer-rate", o.AnswerRate, "share of forwarded calls the owner answers; the rest are busy, no-answer, failed or canceled")
 	f.Float64Var(&o.Untextable, "untextable-rate", o.Untextable, "share of callers that are anonymous or cannot get a text")
 	f.Float64Var(&o.ReplyRate, "reply-rate", o.ReplyRate, "share of text-backs the caller answers")

@@ -53,7 +53,7 @@ type Options struct {
 	RunID string
 
 	Orgs        int     // default 4; the last has no Stripe lifecycle
-	Callers     int     // distinct callers; default Calls/4, at least 20
+	Callers     int     // distinct callers; default a quarter of the calls, at least 20
 	AnswerRate  float64 // share of forwarded calls the owner picks up
 	Untextable  float64 // share of calls from anonymous or untextable callers
 	ReplyRate   float64 // share of text-backs the caller answers
@@ -198,7 +198,15 @@ func (o Options) withDefaults() (Options, error) {
 		o.Orgs = 4
 	}
 	if o.Callers <= 0 {
-		o.Callers = max(20, o.Calls/4)
+		calls := float64(o.Calls)
+		switch {
+		case calls > 0:
+		case len(o.Ramp) > 0 && o.Duration <= 0:
+			calls = o.Ramp.Requests() / 3.3
+		default:
+			calls = o.Rate * o.Duration.Seconds() / 3.3
+		}
+		o.Callers = max(20, int(calls)/4)
 	}
 	if o.Faults.MaxRetries <= 0 {
 		o.Faults.MaxRetries = 3
