@@ -105,7 +105,8 @@ nobody answered, keeps every provider callback as evidence, and syncs billing fr
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return usageErr(fmt.Sprintf("%v\nRun '%s --help' for usage.", err, cmd.CommandPath()))
 	})
-	root.AddCommand(a.serveCmd(), a.migrateCmd(), a.orgCmd(), a.callsCmd(), a.leadsCmd(), a.logsCmd(), a.replayCmd())
+	root.AddCommand(a.serveCmd(), a.migrateCmd(), a.orgCmd(), a.callsCmd(), a.leadsCmd(), a.logsCmd(),
+		a.replayCmd(), a.simulateCmd())
 	return root
 }
 

@@ -78,6 +78,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock for message dates; nil means time.Now.
 	Now func() time.Time
+	// OnAccept, when set, is called with each message the fake accepts, after it is
+	// recorded, so that a simulator can have the handset answer as soon as the text lands.
+	OnAccept func(Message)
 }
 
 // Message is a message the fake accepted.
@@ -91,6 +94,9 @@ type Message struct {
 	MessagingServiceSID string
 	StatusCallback      string
 	Created             time.Time
+	// Accepted is when the fake recorded the message, at full precision (Created is cut to
+	// the second, as Twilio's date fields are).
+	Accepted time.Time
 }
 
 // Server is the fake API. It is an http.Handler, and Start serves it on a
@@ -260,7 +266,8 @@ func (s *Server) record(m Message) Message {
 	defer s.mu.Unlock()
 	m.SID = fmt.Sprintf("SM%016x%016x", s.rng.Uint64(), s.rng.Uint64())
 	m.Status = "queued"
-	m.Created = s.now().UTC().Truncate(time.Second)
+	m.Accepted = s.now().UTC()
+	m.Created = m.Accepted.Truncate(time.Second)
 	s.msgs = append(s.msgs, m)
 	return m
 }
@@ -334,4 +341,11 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 		r.status = http.StatusOK
 	}
 	return r.ResponseWriter.Write(b)
+}
+
+// accepted tells the OnAccept hook, outside the lock, about a recorded message.
+func (s *Server) accepted(m Message) {
+	if s.opts.OnAccept != nil {
+		s.opts.OnAccept(m)
+	}
 }

@@ -65,10 +65,12 @@ func (s *Server) handleCreateMessage(w http.ResponseWriter, r *http.Request) {
 		m = s.record(m)
 		s.log.Info("fake_twilio_message_accepted", "sid", m.SID, "to", m.To)
 		writeJSON(w, http.StatusCreated, messageResource(m))
+		s.accepted(m)
 	case AcceptThenServerError:
 		m = s.record(m)
 		s.log.Info("fake_twilio_message_accepted", "sid", m.SID, "to", m.To, "answer", answer.String())
 		writeError(w, http.StatusInternalServerError, 20500, "Internal Server Error")
+		s.accepted(m)
 	case TooManyRequests:
 		writeError(w, http.StatusTooManyRequests, 20429, "Too Many Requests")
 	case ServerError:
