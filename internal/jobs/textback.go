@@ -94,8 +94,18 @@ func (w *textbackWorker) Work(ctx context.Context, job *river.Job[TextbackArgs])
 		_, err := w.store.UpdateTextback(ctx, sid, open, store.TextbackUpdate{Status: store.TextbackSuppressed, Reason: string(reason)}, now)
 		return err
 	}
-	changed, err := w.store.UpdateTextback(ctx, sid, open, store.TextbackUpdate{Status: store.TextbackSending, Attempt: true}, now)
-	if err != nil || !changed {
+	claimed, err := w.store.ClaimTextbackSend(ctx, msg, w.q.cfg.Cooldown, now)
+	if err != nil {
+		return err
+	}
+	if !claimed {
+		// Another text-back to this caller went out (or is going out) first. If this one
+		// is still waiting, the cooldown suppresses it; otherwise a STOP already did.
+		changed, err := w.store.UpdateTextback(ctx, sid, []string{store.TextbackQueued},
+			store.TextbackUpdate{Status: store.TextbackSuppressed, Reason: string(callflow.SuppressCooldown)}, now)
+		if changed {
+			w.metrics.Send("suppressed")
+		}
 		return err
 	}
 	res, err := w.sender.Send(sendCtx, msg.From, msg.To, msg.Body)

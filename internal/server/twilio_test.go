@@ -441,3 +441,35 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// TestCooldownUnderConcurrentJobs: several missed calls from one caller at once put
+// several text-back jobs in the queue at once; the caller still gets one text.
+func TestCooldownUnderConcurrentJobs(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		h := newHarness(t, dsn)
+		calls := make([]call, 6)
+		var wg sync.WaitGroup
+		for i := range calls {
+			calls[i] = h.newCall(callerPhone)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				h.expect(200)(h.inbound(calls[i]))
+				h.expect(200)(h.dialComplete(calls[i], "no-answer", 0))
+			}()
+		}
+		wg.Wait()
+		sent := 0
+		for _, c := range calls {
+			switch msg := h.textback(c); {
+			case msg.Status == "sent":
+				sent++
+			case msg.Status != "suppressed" || msg.Reason != "cooldown":
+				t.Errorf("%s: text-back %s (%s)", c.sid, msg.Status, msg.Reason)
+			}
+		}
+		if n := len(h.fake.SentTo(callerPhone)); sent != 1 || n != 1 {
+			t.Errorf("%d text-backs recorded sent, %d at the fake Twilio; want 1 and 1", sent, n)
+		}
+	})
+}

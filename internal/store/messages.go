@@ -175,6 +175,35 @@ func (s *Store) UpdateTextback(ctx context.Context, callSID string, from []strin
 	return changed, err
 }
 
+// ClaimTextbackSend records an attempt to send a call's text-back, unless another
+// text-back of the org to the same phone is being sent or was sent within the cooldown:
+// two missed calls from one caller must not both be texted because their jobs ran at the
+// same moment. The caller's lead row is locked first (the upsert takes its row lock), so
+// on PostgreSQL the second of two such transactions waits and then sees the first.
+// It reports whether the attempt is claimed; when it is not and the text-back is still
+// waiting, the cooldown is why.
+func (s *Store) ClaimTextbackSend(ctx context.Context, m Message, cooldown time.Duration, now time.Time) (bool, error) {
+	var claimed bool
+	err := s.WriteFor(ctx, m.To, func(tx *Tx) error {
+		if _, err := tx.upsertLead(ctx, m.OrgID, m.To, now); err != nil {
+			return err
+		}
+		res, err := tx.exec(ctx, `UPDATE messages SET status = 'sending', attempts = attempts + 1,
+			attempted_at = ?, updated_at = ? WHERE call_sid = ? AND status IN ('queued', 'sending')
+			AND NOT EXISTS (SELECT 1 FROM messages p WHERE p.org_id = ? AND p.to_number = ?
+				AND p.direction = 'outbound' AND p.id <> ?
+				AND (p.status = 'sending' OR (p.status = 'sent' AND p.sent_at > ?)))`,
+			T(now), T(now), m.CallSID.String, m.OrgID, m.To, m.ID, T(now.Add(-cooldown)))
+		if err != nil {
+			return fmt.Errorf("claim text-back %s: %w", m.CallSID.String, classify(err))
+		}
+		n, _ := res.RowsAffected()
+		claimed = n == 1
+		return nil
+	})
+	return claimed, err
+}
+
 func repeat(s string, n int) string {
 	out := ""
 	for range n {
