@@ -76,6 +76,12 @@ func (m Model) onDetailKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		m.detail.layout(m)
 	case key.Matches(msg, k.Export):
 		return m, m.exportBundle(m.detail.ev)
+	case key.Matches(msg, k.Curl):
+		if m.deps.Replayer == nil {
+			m.setFlash("curl is not available in this build", true)
+			return m, nil
+		}
+		return m, m.exportCurl(m.detail.ev.ID)
 	case key.Matches(msg, k.Replay):
 		if m.deps.Replayer == nil {
 			m.setFlash("replay is not available in this build", true)

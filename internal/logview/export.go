@@ -72,6 +72,24 @@ func (m Model) exportBundle(e store.Evidence) tea.Cmd {
 	}
 }
 
+// exportCurl writes the delivery as a curl command that re-sends it, signed for the replay
+// target. Unlike the other exports it holds the payload unmasked (a masked body would not
+// verify), so the file is readable by its owner only.
+func (m Model) exportCurl(id int64) tea.Cmd {
+	path := m.exportPath(fmt.Sprintf("callsnare-delivery-%d.curl.sh", id))
+	r, ctx := m.deps.Replayer, m.ctx
+	return func() tea.Msg {
+		cmd, err := r.Curl(ctx, id)
+		if err == nil {
+			err = os.WriteFile(path, []byte("#!/bin/sh\n# delivery #"+fmt.Sprint(id)+", re-signed; a Stripe signature expires after the tolerance\n"+cmd), 0o600)
+		}
+		if err != nil {
+			return flashMsg{"curl: " + err.Error(), true}
+		}
+		return flashMsg{"curl command written to " + path, false}
+	}
+}
+
 // exportFilter writes the deliveries of the current filter, full, as NDJSON.
 func (m Model) exportFilter() tea.Cmd {
 	now := m.deps.Now().UTC()

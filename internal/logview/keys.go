@@ -14,7 +14,7 @@ type keyMap struct {
 
 	Provider, Kind, Status, Signature, Clear, Search, Jump, Follow key.Binding
 
-	Conversation, Collapse, Export, ExportFilter, Replay key.Binding
+	Conversation, Collapse, Export, ExportFilter, Replay, Curl key.Binding
 }
 
 func newKeyMap(canReplay bool) keyMap {
@@ -48,9 +48,11 @@ func newKeyMap(canReplay bool) keyMap {
 		Export:       b("export delivery as a JSON bundle", "e"),
 		ExportFilter: b("export current filter as NDJSON", "E"),
 		Replay:       b("replay delivery (asks first)", "r"),
+		Curl:         b("write delivery as a signed curl command", "C"),
 	}
 	if !canReplay {
 		k.Replay.SetHelp("r", "replay delivery (disabled: no replayer)")
+		k.Curl.SetHelp("C", "signed curl command (disabled: no replayer)")
 	}
 	return k
 }
@@ -67,7 +69,7 @@ func (k keyMap) helpGroups() []struct {
 		{"everywhere", []key.Binding{k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Bottom, k.Open, k.Back, k.Help, k.Quit}},
 		{"org list", []key.Binding{k.Open, k.Refresh}},
 		{"log list", []key.Binding{k.Provider, k.Kind, k.Status, k.Signature, k.Clear, k.Search, k.Jump, k.Follow, k.Conversation, k.Export, k.ExportFilter}},
-		{"delivery", []key.Binding{k.Conversation, k.Collapse, k.Export, k.Replay}},
+		{"delivery", []key.Binding{k.Conversation, k.Collapse, k.Export, k.Curl, k.Replay}},
 		{"conversation", []key.Binding{k.Open, k.Export}},
 		{"filter pickers", []key.Binding{
 			key.NewBinding(key.WithHelp("space", "toggle a value")),
@@ -120,7 +122,7 @@ func (m Model) hints() string {
 	case screenLogs:
 		return " enter open · c conversation · P K S V facets · / search · t time · f follow · x clear · E export · ? keys"
 	case screenDetail:
-		return " c conversation · e export · z collapse JSON · r replay · esc back · ? keys"
+		return " c conversation · e export · C curl · z collapse JSON · r replay · esc back · ? keys"
 	case screenConv:
 		return " enter open delivery · e export · esc back · ? keys"
 	}

@@ -24,9 +24,11 @@ type Source interface {
 }
 
 // Replayer re-drives a stored delivery against a server, re-signed; it says what happened.
-// The viewer works without one and shows replay as unavailable.
+// Curl renders the same request as a shell command. The viewer works without one and shows
+// both actions as unavailable.
 type Replayer interface {
 	Replay(ctx context.Context, id int64) (string, error)
+	Curl(ctx context.Context, id int64) (string, error)
 }
 
 // Deps is what the viewer model needs.

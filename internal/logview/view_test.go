@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -261,6 +262,10 @@ func (f *fakeReplayer) Replay(_ context.Context, id int64) (string, error) {
 	return "HTTP 200, duplicate", nil
 }
 
+func (f *fakeReplayer) Curl(_ context.Context, id int64) (string, error) {
+	return fmt.Sprintf("curl -X POST 'http://127.0.0.1:8080/delivery/%d'\n", id), nil
+}
+
 func TestReplayHook(t *testing.T) {
 	s := seed(t)
 	m := newTestModel(t, s, Deps{Org: "acme"})
@@ -279,5 +284,22 @@ func TestReplayHook(t *testing.T) {
 	m = press(m, "n", "r", "y")
 	if !slices.Equal(r.ids, []int64{m.detail.ev.ID}) || !strings.Contains(m.flash, "replayed #") {
 		t.Fatalf("replayed %v, flash %q", r.ids, m.flash)
+	}
+}
+
+func TestCurlExport(t *testing.T) {
+	s := seed(t)
+	dir := t.TempDir()
+	m := newTestModel(t, s, Deps{Org: "acme", Replayer: &fakeReplayer{}, ExportDir: dir})
+	m = drive(m, tea.Batch(m.loadOrgs(), m.loadSlugs()))
+	m = press(m, "enter", "C")
+	path := filepath.Join(dir, fmt.Sprintf("callsnare-delivery-%d.curl.sh", m.detail.ev.ID))
+	info, err := os.Stat(path)
+	if err != nil || info.Mode().Perm() != 0o600 || !strings.Contains(m.flash, path) {
+		t.Fatalf("curl file %s: %v, mode %v, flash %q", path, err, info, m.flash)
+	}
+	b, _ := os.ReadFile(path)
+	if !strings.HasPrefix(string(b), "#!/bin/sh\n") || !strings.Contains(string(b), fmt.Sprintf("/delivery/%d", m.detail.ev.ID)) {
+		t.Errorf("curl file:\n%s", b)
 	}
 }

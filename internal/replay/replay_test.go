@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -293,5 +294,34 @@ func TestSingleReplaysOneDelivery(t *testing.T) {
 	}
 	if _, err := (replay.Single{DSN: src.dsn, Target: src.url}).Replay(context.Background(), 999); err == nil {
 		t.Error("replaying an unknown delivery did not fail")
+	}
+}
+
+// TestSingleCurlIsAcceptedByTheServer runs the viewer's "copy as curl" command with the
+// real curl: the server verifies its signature and answers the delivery as a duplicate.
+func TestSingleCurlIsAcceptedByTheServer(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl is not installed")
+	}
+	src := newRig(t, storetest.SQLite(t))
+	src.call(callerA, "no-answer")
+	src.settled()
+	cmd, err := replay.Single{DSN: src.dsn, Target: src.url, Secrets: secrets}.Curl(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("sh", "-c", cmd).CombinedOutput()
+	if err != nil {
+		t.Fatalf("curl: %v\n%s", err, out)
+	}
+	if !strings.HasPrefix(string(out), "HTTP/1.1 200") {
+		t.Fatalf("answer:\n%s", out)
+	}
+	if n := src.count("webhook_log", "replay_of = 1 AND status = 'duplicate' AND signature = 'valid'"); n != 1 {
+		t.Errorf("%d duplicate, validly signed replays of delivery 1 logged", n)
+	}
+	// (The test account SID happens to contain the test token's digits.)
+	if strings.Contains(strings.ReplaceAll(cmd, testAccount, ""), testToken) {
+		t.Error("the command holds the auth token")
 	}
 }
