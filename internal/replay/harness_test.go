@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -14,6 +13,7 @@ import (
 	"github.com/callsnare/callsnare/internal/faketwilio"
 	"github.com/callsnare/callsnare/internal/replay"
 	"github.com/callsnare/callsnare/internal/service"
+	"github.com/callsnare/callsnare/internal/servicetest"
 	"github.com/callsnare/callsnare/internal/store"
 	"github.com/callsnare/callsnare/internal/storetest"
 	"github.com/callsnare/callsnare/internal/stripe"
@@ -21,9 +21,9 @@ import (
 )
 
 const (
-	testAccount  = "AC0123456789abcdef0123456789abcdef"
-	testToken    = "0123456789abcdef0123456789abcdef"
-	stripeSecret = "whsec_test_5Zk0XbW9Lq2nRt7yVj3mPc8sDf1gHa6e"
+	testAccount  = servicetest.AccountSID
+	testToken    = servicetest.AuthToken
+	stripeSecret = servicetest.StripeSecret
 	trackedNum   = "+15125550100"
 	ownerPhone   = "+15125550199"
 	callerA      = "+15125550123"
@@ -47,7 +47,6 @@ type rig struct {
 	t    testing.TB
 	dsn  string
 	svc  *service.Service
-	http *httptest.Server
 	fake *faketwilio.Server
 	url  string
 	org  store.Org
@@ -55,38 +54,9 @@ type rig struct {
 
 func newRig(t testing.TB, dsn string, tweak ...func(*service.Config)) *rig {
 	t.Helper()
-	r := &rig{t: t, dsn: dsn, fake: faketwilio.New(faketwilio.Options{})}
-	fakeURL, err := r.fake.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("start fake twilio: %v", err)
-	}
-	t.Cleanup(func() { r.fake.Close() })
-	var handler atomic.Value
-	r.http = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		handler.Load().(http.Handler).ServeHTTP(w, req)
-	}))
-	t.Cleanup(r.http.Close)
-	r.url = r.http.URL
-	cfg := service.Config{
-		DSN: dsn, PublicURL: r.url,
-		TwilioAccountSID: testAccount, TwilioAuthToken: testToken, TwilioAPIBaseURL: fakeURL,
-		StripeSecrets:    []string{stripeSecret},
-		TextbackCooldown: 24 * time.Hour, DialTimeout: 20 * time.Second, Settle: 30 * time.Second,
-		QueuePoll: 20 * time.Millisecond,
-	}
-	for _, f := range tweak {
-		f(&cfg)
-	}
-	r.svc, err = service.Start(context.Background(), cfg, nil)
-	if err != nil {
-		t.Fatalf("start service: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = r.svc.Close(ctx)
-	})
-	handler.Store(r.svc.Handler())
+	s := servicetest.Start(t, dsn, tweak...)
+	r := &rig{t: t, dsn: dsn, fake: s.Fake, svc: s.Service, url: s.URL}
+	var err error
 	r.org, err = r.svc.Store.CreateOrg(context.Background(), store.NewOrg{
 		Slug: "acme-hvac", Name: "Acme Heating & Cooling", Numbers: []string{trackedNum}, ForwardTo: ownerPhone,
 	}, time.Now())

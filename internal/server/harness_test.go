@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -14,13 +13,14 @@ import (
 
 	"github.com/callsnare/callsnare/internal/faketwilio"
 	"github.com/callsnare/callsnare/internal/service"
+	"github.com/callsnare/callsnare/internal/servicetest"
 	"github.com/callsnare/callsnare/internal/store"
 	"github.com/callsnare/callsnare/internal/twilio"
 )
 
 const (
-	testAccount = "AC0123456789abcdef0123456789abcdef"
-	testToken   = "0123456789abcdef0123456789abcdef"
+	testAccount = servicetest.AccountSID
+	testToken   = servicetest.AuthToken
 	trackedNum  = "+15125550100"
 	ownerPhone  = "+15125550199"
 	callerPhone = "+15125550123"
@@ -31,7 +31,6 @@ const (
 type harness struct {
 	t        testing.TB
 	svc      *service.Service
-	http     *httptest.Server
 	fake     *faketwilio.Server
 	org      store.Org
 	url      string
@@ -49,39 +48,8 @@ func newSID(prefix string) string {
 
 func newHarness(t testing.TB, dsn string, tweak ...func(*service.Config)) *harness {
 	t.Helper()
-	h := &harness{t: t}
-	h.fake = faketwilio.New(faketwilio.Options{})
-	fakeURL, err := h.fake.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("start fake twilio: %v", err)
-	}
-	t.Cleanup(func() { h.fake.Close() })
-	h.fakeBase = fakeURL
-	var handler atomic.Value
-	h.http = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		handler.Load().(http.Handler).ServeHTTP(w, r)
-	}))
-	t.Cleanup(h.http.Close)
-	h.url = h.http.URL
-	cfg := service.Config{
-		DSN: dsn, PublicURL: h.url,
-		TwilioAccountSID: testAccount, TwilioAuthToken: testToken, TwilioAPIBaseURL: fakeURL,
-		TextbackCooldown: 24 * time.Hour, DialTimeout: 20 * time.Second, Settle: 30 * time.Second,
-		QueuePoll: 20 * time.Millisecond,
-	}
-	for _, f := range tweak {
-		f(&cfg)
-	}
-	h.svc, err = service.Start(context.Background(), cfg, nil)
-	if err != nil {
-		t.Fatalf("start service: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = h.svc.Close(ctx)
-	})
-	handler.Store(h.svc.Handler())
+	s := servicetest.Start(t, dsn, tweak...)
+	h := &harness{t: t, svc: s.Service, fake: s.Fake, url: s.URL, fakeBase: s.FakeURL}
 	if _, err := h.svc.Store.OrgBySlug(context.Background(), "acme-hvac"); err != nil {
 		h.org = h.addOrg("acme-hvac", trackedNum, ownerPhone)
 	}
