@@ -69,7 +69,7 @@ func (w *textbackWorker) Work(ctx context.Context, job *river.Job[TextbackArgs])
 	reason := callflow.DecideTextback(callflow.TextbackCheck{
 		Outcome:        callflow.Outcome(st.Outcome),
 		Textable:       callflow.Textable(msg.To),
-		Enabled:        st.Org.TextbackEnabled,
+		Enabled:        st.TextbackEnabled,
 		OptedOut:       st.OptedOut,
 		Entitled:       !w.q.cfg.EnforceBilling || billing.Entitled(st.BillingStatus, w.q.cfg.GracePastDue),
 		RecentlyTexted: st.RecentlyTexted,

@@ -88,23 +88,24 @@ func (tx *Tx) ApplyInboundSMS(ctx context.Context, m InboundSMS) (callflow.Keywo
 
 // TextbackState is everything the text-back job decides with.
 type TextbackState struct {
-	Message        Message
-	Org            Org
-	Outcome        string
-	OptedOut       bool
-	RecentlyTexted bool
-	BillingStatus  string
+	Message         Message
+	TextbackEnabled bool // the org's switch
+	Outcome         string
+	OptedOut        bool
+	RecentlyTexted  bool
+	BillingStatus   string
 }
 
 // TextbackState loads a call's text-back and the facts its rules need, as of now, in one
-// query: the job runs once per missed call and should cost one round trip, not six.
+// query: the job runs once per missed call and should cost one round trip, not seven.
 func (s *Store) TextbackState(ctx context.Context, callSID string, cooldown time.Duration, now time.Time) (TextbackState, error) {
 	var row struct {
 		Message
-		Outcome        string `db:"outcome"`
-		OptedOut       bool   `db:"opted_out"`
-		RecentlyTexted int    `db:"recently_texted"`
-		BillingStatus  string `db:"billing_status"`
+		Outcome         string `db:"outcome"`
+		OptedOut        bool   `db:"opted_out"`
+		RecentlyTexted  int    `db:"recently_texted"`
+		BillingStatus   string `db:"billing_status"`
+		TextbackEnabled bool   `db:"textback_enabled"`
 	}
 	err := s.db.GetContext(ctx, &row, s.rebind(`SELECT m.id, m.org_id, m.lead_id, m.direction, m.call_sid, m.sid,
 		m.from_number, m.to_number, m.body, m.status, m.reason, m.error, m.attempts, m.created_at, m.updated_at,
@@ -113,8 +114,10 @@ func (s *Store) TextbackState(ctx context.Context, callSID string, cooldown time
 		COALESCE(oo.opted_out, FALSE) AS opted_out,
 		(SELECT COUNT(*) FROM messages p WHERE p.org_id = m.org_id AND p.to_number = m.to_number
 			AND p.direction = 'outbound' AND p.status = 'sent' AND p.sent_at > ? AND p.id <> m.id) AS recently_texted,
-		COALESCE(b.status, '') AS billing_status
+		COALESCE(b.status, '') AS billing_status,
+		o.textback_enabled
 		FROM messages m
+		JOIN orgs o ON o.id = m.org_id
 		LEFT JOIN calls c ON c.call_sid = m.call_sid
 		LEFT JOIN opt_outs oo ON oo.org_id = m.org_id AND oo.phone = m.to_number
 		LEFT JOIN org_billing b ON b.org_id = m.org_id
@@ -122,12 +125,8 @@ func (s *Store) TextbackState(ctx context.Context, callSID string, cooldown time
 	if err != nil {
 		return TextbackState{}, fmt.Errorf("text-back %s: %w", callSID, classify(err))
 	}
-	org, err := s.OrgByID(ctx, row.OrgID)
-	if err != nil {
-		return TextbackState{}, err
-	}
-	return TextbackState{Message: row.Message, Org: org, Outcome: row.Outcome, OptedOut: row.OptedOut,
-		RecentlyTexted: row.RecentlyTexted > 0, BillingStatus: row.BillingStatus}, nil
+	return TextbackState{Message: row.Message, TextbackEnabled: row.TextbackEnabled, Outcome: row.Outcome,
+		OptedOut: row.OptedOut, RecentlyTexted: row.RecentlyTexted > 0, BillingStatus: row.BillingStatus}, nil
 }
 
 // TextbackUpdate is a change of a text-back's state.
