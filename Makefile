@@ -1,5 +1,5 @@
 # CallSnare: run `make help` for the targets.
-GO        ?= go
+GO        ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 BIN       := bin/callsnare
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/callsnare/callsnare/internal/cli.Version=$(VERSION)
