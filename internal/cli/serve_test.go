@@ -44,7 +44,8 @@ func TestServeDemo(t *testing.T) {
 		case "serving":
 			addr, _ = rec["addr"].(string)
 		case "demo_textback_sent":
-			sawText = strings.Contains(rec["body"].(string), "Acme Heating & Cooling") && rec["to"] == "+15125550123"
+			to, _ := rec["to"].(string)
+			sawText = strings.Contains(rec["body"].(string), "Acme Heating & Cooling") && strings.HasPrefix(to, "+151255501")
 		case "demo_failed":
 			t.Fatalf("demo failed: %v", rec["err"])
 		case "demo_done":

@@ -8,7 +8,9 @@
 package faketwilio
 
 import (
+	crand "crypto/rand"
 	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -72,7 +74,8 @@ type Options struct {
 	FailRate float64
 	// Latency is added to every request.
 	Latency time.Duration
-	// Seed makes failures and SIDs repeatable.
+	// Seed makes failures repeatable. SIDs are random whatever the seed: like Twilio's,
+	// they must not repeat across runs that share a database.
 	Seed int64
 	// Logger receives a debug line per request; nil discards.
 	Logger *slog.Logger
@@ -264,7 +267,7 @@ func (s *Server) decide(to string) Response {
 func (s *Server) record(m Message) Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m.SID = fmt.Sprintf("SM%016x%016x", s.rng.Uint64(), s.rng.Uint64())
+	m.SID = newSID()
 	m.Status = "queued"
 	m.Accepted = s.now().UTC()
 	m.Created = m.Accepted.Truncate(time.Second)
@@ -348,4 +351,11 @@ func (s *Server) accepted(m Message) {
 	if s.opts.OnAccept != nil {
 		s.opts.OnAccept(m)
 	}
+}
+
+// newSID mints a message SID as Twilio writes them: SM and 32 hex digits.
+func newSID() string {
+	var b [16]byte
+	_, _ = crand.Read(b[:]) // crypto/rand.Read never fails on Linux (and panics if it could)
+	return "SM" + hex.EncodeToString(b[:])
 }
