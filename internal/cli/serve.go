@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -88,15 +87,7 @@ func (a *app) runServe(ctx context.Context, o serveOptions) error {
 		_ = svc.Close(context.Background())
 		return fmt.Errorf("listen: %w", err)
 	}
-	srv := &http.Server{
-		Handler: svc.Handler(),
-		// Slow clients must not hold connections: a provider sends a small body at once.
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      20 * time.Second,
-		IdleTimeout:       90 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-	}
+	srv := service.HTTPServer(svc.Handler())
 	a.log.Info("serving", "addr", ln.Addr().String(), "db_driver", svc.Store.Driver(), "public_url", cfg.PublicURL)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

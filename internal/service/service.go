@@ -122,6 +122,20 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) 
 	return svc, nil
 }
 
+// HTTPServer wraps a handler in the server `serve` runs: providers send small bodies at
+// once, so a client that dribbles its headers or body, or never reads the answer, is cut
+// off instead of holding a connection.
+func HTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      20 * time.Second,
+		IdleTimeout:       90 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+}
+
 // Handler is the service's HTTP surface.
 func (s *Service) Handler() http.Handler { return s.Server.Handler() }
 
