@@ -29,6 +29,7 @@ type Call struct {
 	Reason         string         `db:"reason"`
 	DialStatus     string         `db:"dial_status"`
 	CallStatus     string         `db:"call_status"`
+	FactCount      int            `db:"fact_count"`
 	LeadID         sql.NullInt64  `db:"lead_id"`
 	UpdatedAt      Time           `db:"updated_at"`
 	TextbackStatus sql.NullString `db:"textback_status"`
@@ -59,8 +60,8 @@ func (tx *Tx) ApplyCallFact(ctx context.Context, f CallFact, rules CallRules, jo
 	// even across replicas; each then sees all facts committed before it.
 	var call Call
 	err := tx.row(ctx, `INSERT INTO calls (call_sid, org_id, from_number, to_number,
-		started_at, outcome, updated_at) VALUES (?, ?, ?, ?, ?, 'forwarded', ?)
-		ON CONFLICT (call_sid) DO UPDATE SET updated_at = excluded.updated_at,
+		started_at, outcome, updated_at, fact_count) VALUES (?, ?, ?, ?, ?, 'forwarded', ?, 1)
+		ON CONFLICT (call_sid) DO UPDATE SET updated_at = excluded.updated_at, fact_count = calls.fact_count + 1,
 		started_at = CASE WHEN excluded.started_at < calls.started_at THEN excluded.started_at ELSE calls.started_at END
 		RETURNING `+callColumns, f.CallSID, f.Org.ID, f.From, f.To, at, at).StructScan(&call)
 	if err != nil {
@@ -75,11 +76,15 @@ func (tx *Tx) ApplyCallFact(ctx context.Context, f CallFact, rules CallRules, jo
 	if err != nil {
 		return Call{}, fmt.Errorf("insert call fact: %w", classify(err))
 	}
-	return call, tx.decideCall(ctx, &call, f.Org, rules, jobs, f.Fact.At)
+	var known []callflow.Fact
+	if call.FactCount == 1 { // the call's first fact: it is all there is to decide on
+		known = []callflow.Fact{f.Fact}
+	}
+	return call, tx.decideCall(ctx, &call, known, f.Org, rules, jobs, f.Fact.At)
 }
 
 const callColumns = `id, call_sid, org_id, from_number, to_number, started_at, outcome, reason,
-	dial_status, call_status, lead_id, updated_at`
+	dial_status, call_status, fact_count, lead_id, updated_at`
 
 // Settle records that the settle window of a call has passed and re-derives its outcome.
 func (s *Store) Settle(ctx context.Context, callSID string, rules CallRules, jobs Enqueuer, now time.Time) (Call, error) {
@@ -102,46 +107,42 @@ func (s *Store) Settle(ctx context.Context, callSID string, rules CallRules, job
 				return fmt.Errorf("settle %s: %w", callSID, classify(err))
 			}
 		}
-		return tx.decideCall(ctx, &call, org, rules, jobs, now)
+		return tx.decideCall(ctx, &call, nil, org, rules, jobs, now)
 	})
 	return call, err
 }
 
-// decideCall re-derives a call's outcome from all its facts and stores it if it changed.
-// Entering missed creates the text-back, in this transaction; a call that ended with no
-// dial-complete gets its settle check scheduled.
-func (tx *Tx) decideCall(ctx context.Context, call *Call, org Org, rules CallRules, jobs Enqueuer, now time.Time) error {
-	var rows []struct {
-		Kind         string `db:"kind"`
-		DialStatus   string `db:"dial_status"`
-		DialCallSID  string `db:"dial_call_sid"`
-		DialDuration int    `db:"dial_duration"`
-		CallStatus   string `db:"call_status"`
-		CallDuration int    `db:"call_duration"`
-		Sequence     int    `db:"sequence_number"`
-		At           Time   `db:"received_at"`
-	}
-	if err := tx.sel(ctx, &rows, `SELECT kind, dial_status, dial_call_sid, dial_duration,
-		call_status, call_duration, sequence_number, received_at FROM call_facts WHERE call_sid = ?`, call.CallSID); err != nil {
-		return fmt.Errorf("load call facts: %w", classify(err))
-	}
-	facts := make([]callflow.Fact, len(rows))
-	for i, r := range rows {
-		facts[i] = callflow.Fact{Kind: callflow.FactKind(r.Kind), DialStatus: r.DialStatus, DialCallSID: r.DialCallSID,
-			DialDuration: r.DialDuration, CallStatus: r.CallStatus, CallDuration: r.CallDuration, Sequence: r.Sequence, At: r.At.Time}
+// decideCall re-derives a call's outcome from all its facts (read back unless known is
+// them all) and stores it if it changed. Entering missed creates the text-back, in this
+// transaction; a call that ended with no dial-complete gets its settle check scheduled.
+func (tx *Tx) decideCall(ctx context.Context, call *Call, known []callflow.Fact, org Org, rules CallRules, jobs Enqueuer, now time.Time) error {
+	facts := known
+	if facts == nil {
+		var err error
+		if facts, err = tx.callFacts(ctx, call.CallSID); err != nil {
+			return err
+		}
 	}
 	d := callflow.Decide(facts, callflow.CallPolicy{ForwardTo: org.ForwardTo, MinAnswerSeconds: org.MinAnswerSeconds})
 	call.OrgSlug = org.Slug
-	was := call.Outcome
-	if string(d.Outcome) != call.Outcome || d.Reason != call.Reason || d.DialStatus != call.DialStatus || d.CallStatus != call.CallStatus {
-		if _, err := tx.exec(ctx, `UPDATE calls SET outcome = ?, reason = ?, dial_status = ?, call_status = ?
-			WHERE call_sid = ?`, string(d.Outcome), d.Reason, d.DialStatus, d.CallStatus, call.CallSID); err != nil {
+	// Entering missed opens the caller's lead (a textable caller's) in the same update.
+	entering := d.Outcome == callflow.OutcomeMissed && call.Outcome != string(callflow.OutcomeMissed)
+	if entering && callflow.Textable(call.From) {
+		id, err := tx.upsertLead(ctx, org.ID, call.From, now)
+		if err != nil {
+			return err
+		}
+		call.LeadID = NullID(id)
+	}
+	if entering || string(d.Outcome) != call.Outcome || d.Reason != call.Reason || d.DialStatus != call.DialStatus || d.CallStatus != call.CallStatus {
+		if _, err := tx.exec(ctx, `UPDATE calls SET outcome = ?, reason = ?, dial_status = ?, call_status = ?, lead_id = ?
+			WHERE call_sid = ?`, string(d.Outcome), d.Reason, d.DialStatus, d.CallStatus, call.LeadID, call.CallSID); err != nil {
 			return fmt.Errorf("update call outcome: %w", classify(err))
 		}
 		call.Outcome, call.Reason, call.DialStatus, call.CallStatus = string(d.Outcome), d.Reason, d.DialStatus, d.CallStatus
 	}
 	switch {
-	case d.Outcome == callflow.OutcomeMissed && was != string(callflow.OutcomeMissed):
+	case entering:
 		// The text-back is created with the transition, so a call stored as missed
 		// already has one.
 		return tx.createTextback(ctx, call, org, rules, jobs, now)
@@ -153,23 +154,36 @@ func (tx *Tx) decideCall(ctx context.Context, call *Call, org Org, rules CallRul
 	return nil
 }
 
-// createTextback opens the caller's lead and the text-back for a missed call, once per call:
-// the text-back's unique call_sid decides, and only the transaction that inserts it
-// enqueues the job. An untextable caller gets a suppressed text-back and no job.
+// callFacts reads back every fact stored for a call.
+func (tx *Tx) callFacts(ctx context.Context, callSID string) ([]callflow.Fact, error) {
+	var rows []struct {
+		Kind         string `db:"kind"`
+		DialStatus   string `db:"dial_status"`
+		DialCallSID  string `db:"dial_call_sid"`
+		DialDuration int    `db:"dial_duration"`
+		CallStatus   string `db:"call_status"`
+		CallDuration int    `db:"call_duration"`
+		Sequence     int    `db:"sequence_number"`
+		At           Time   `db:"received_at"`
+	}
+	if err := tx.sel(ctx, &rows, `SELECT kind, dial_status, dial_call_sid, dial_duration,
+		call_status, call_duration, sequence_number, received_at FROM call_facts WHERE call_sid = ?`, callSID); err != nil {
+		return nil, fmt.Errorf("load call facts: %w", classify(err))
+	}
+	facts := make([]callflow.Fact, len(rows))
+	for i, r := range rows {
+		facts[i] = callflow.Fact{Kind: callflow.FactKind(r.Kind), DialStatus: r.DialStatus, DialCallSID: r.DialCallSID,
+			DialDuration: r.DialDuration, CallStatus: r.CallStatus, CallDuration: r.CallDuration, Sequence: r.Sequence, At: r.At.Time}
+	}
+	return facts, nil
+}
+
+// createTextback creates the text-back of a missed call, once per call: the text-back's
+// unique call_sid decides, and only the transaction that inserts it enqueues the job. An
+// untextable caller gets a suppressed text-back and no job.
 func (tx *Tx) createTextback(ctx context.Context, call *Call, org Org, rules CallRules, jobs Enqueuer, now time.Time) error {
 	status, reason := "queued", ""
-	var leadID sql.NullInt64
-	if callflow.Textable(call.From) {
-		id, err := tx.upsertLead(ctx, org.ID, call.From, now)
-		if err != nil {
-			return err
-		}
-		leadID = NullID(id)
-		if _, err := tx.exec(ctx, `UPDATE calls SET lead_id = ? WHERE call_sid = ?`, id, call.CallSID); err != nil {
-			return fmt.Errorf("link call to lead: %w", classify(err))
-		}
-		call.LeadID = leadID
-	} else {
+	if !callflow.Textable(call.From) {
 		status, reason = "suppressed", string(callflow.SuppressNotText)
 	}
 	template := org.TextbackTemplate
@@ -180,7 +194,7 @@ func (tx *Tx) createTextback(ctx context.Context, call *Call, org Org, rules Cal
 	res, err := tx.exec(ctx, `INSERT INTO messages (org_id, lead_id, direction, call_sid,
 		from_number, to_number, body, status, reason, created_at, updated_at)
 		VALUES (?, ?, 'outbound', ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (call_sid) DO NOTHING`,
-		org.ID, leadID, call.CallSID, call.To, call.From, body, status, reason, T(now), T(now))
+		org.ID, call.LeadID, call.CallSID, call.To, call.From, body, status, reason, T(now), T(now))
 	if err != nil {
 		return fmt.Errorf("insert text-back: %w", classify(err))
 	}
