@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -49,7 +50,7 @@ func (s *Server) handleStripe() http.Handler {
 		ev.Kind = e.Type
 		ev.DedupeKey = "stripe:" + e.ID
 		a := stripeReceived
-		ctx := r.Context()
+		ctx := context.WithoutCancel(r.Context()) // a client that leaves must not cancel the evidence
 		// Keyed by customer: one customer's events are applied by one writer.
 		err = s.store.WriteFor(ctx, e.CustomerID, func(tx *store.Tx) error {
 			// The unit may run again alone if its batch fails: set every field it decides.

@@ -171,21 +171,23 @@ func (s *Server) twilioRoute(spec twilioRouteSpec) http.Handler {
 			return
 		}
 		ev.DedupeKey = spec.key(d.params)
+		// A caller who hangs up must not cancel the transaction that keeps the evidence.
+		ctx := context.WithoutCancel(r.Context())
 		// Keyed by caller: a caller's calls, lead and opt-out are written by one writer.
-		err = s.store.WriteFor(r.Context(), d.params["From"], func(tx *store.Tx) error {
-			claimed, dupOf, err := tx.Claim(r.Context(), ev.DedupeKey, start)
+		err = s.store.WriteFor(ctx, d.params["From"], func(tx *store.Tx) error {
+			claimed, dupOf, err := tx.Claim(ctx, ev.DedupeKey, start)
 			if err != nil {
 				return err
 			}
 			ev.Status, ev.DuplicateOf = store.StatusProcessed, store.NullID(dupOf)
 			if !claimed {
 				ev.Status = store.StatusDuplicate
-			} else if err := spec.apply(s, r.Context(), tx, d); err != nil {
+			} else if err := spec.apply(s, ctx, tx, d); err != nil {
 				return err
 			}
 			ev.HTTPStatus, ev.ResponseBody = a.status, a.body
 			ev.SetLatency(s.now().Sub(start))
-			return tx.InsertEvidence(r.Context(), ev)
+			return tx.InsertEvidence(ctx, ev)
 		})
 		if err != nil {
 			s.fail(w, r, ev, spec.voice, err, start)
@@ -258,7 +260,7 @@ func errorAnswer(status int, msg string, voice bool) answer {
 func (s *Server) finish(w http.ResponseWriter, r *http.Request, ev *store.Evidence, a answer, start time.Time) {
 	ev.HTTPStatus, ev.ResponseBody = a.status, a.body
 	ev.SetLatency(s.now().Sub(start))
-	if err := s.store.RecordEvidence(r.Context(), ev); err != nil {
+	if err := s.store.RecordEvidence(context.WithoutCancel(r.Context()), ev); err != nil {
 		s.log.Error("record_evidence_failed", "route", ev.Route, "err", err)
 		errorAnswer(http.StatusServiceUnavailable, "evidence could not be stored", false).write(w)
 		return
