@@ -62,6 +62,44 @@ func TestServeDemo(t *testing.T) {
 	if !sawText || !sawDone || !sawStopped {
 		t.Errorf("text-back logged %v, demo done %v, stopped %v", sawText, sawDone, sawStopped)
 	}
+
+	// What the demo left is what the operators' commands show, with their field names.
+	call := jsonLine(t, "calls", "--org", "acme-hvac", "--json", "--db", db)
+	for k, want := range map[string]any{"org": "acme-hvac", "to": "+15125550100", "outcome": "missed",
+		"dial_status": "no-answer", "textback_status": "sent", "textback_reason": ""} {
+		if call[k] != want {
+			t.Errorf("calls --json: %s = %v, want %v", k, call[k], want)
+		}
+	}
+	for _, k := range []string{"call_sid", "from", "started_at", "lead_id"} {
+		if call[k] == nil || call[k] == "" {
+			t.Errorf("calls --json: no %s in %v", k, call)
+		}
+	}
+	lead := jsonLine(t, "leads", "--org", "acme-hvac", "--json", "--db", db)
+	msgs, _ := lead["messages"].([]any)
+	if lead["phone"] != call["from"] || lead["opted_out"] != false || lead["status"] != "open" || len(msgs) != 2 {
+		t.Fatalf("leads --json: %v", lead)
+	}
+	out, in := msgs[0].(map[string]any), msgs[1].(map[string]any)
+	if out["direction"] != "outbound" || out["status"] != "sent" || out["sid"] == "" ||
+		in["direction"] != "inbound" || in["status"] != "received" || in["body"] != "Yes please, my AC is blowing warm air" {
+		t.Errorf("lead thread: %v", msgs)
+	}
+}
+
+// jsonLine runs a command and decodes the one JSON line it prints.
+func jsonLine(t *testing.T, args ...string) map[string]any {
+	t.Helper()
+	var out strings.Builder
+	if code := cli.Main(context.Background(), args, strings.NewReader(""), &out, io.Discard); code != 0 {
+		t.Fatalf("%v: exit %d", args, code)
+	}
+	var v map[string]any
+	if err := json.Unmarshal([]byte(strings.TrimSpace(out.String())), &v); err != nil {
+		t.Fatalf("%v printed %q: %v", args, out.String(), err)
+	}
+	return v
 }
 
 func checkEndpoints(t *testing.T, base string) {
