@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/callsnare/callsnare/internal/demo"
+	"github.com/callsnare/callsnare/internal/server"
 	"github.com/callsnare/callsnare/internal/service"
 )
 
@@ -89,6 +90,12 @@ func (a *app) runServe(ctx context.Context, o serveOptions) error {
 	}
 	srv := service.HTTPServer(svc.Handler())
 	a.log.Info("serving", "addr", ln.Addr().String(), "db_driver", svc.Store.Driver(), "public_url", cfg.PublicURL)
+	if base := cfg.PublicURL; base != "" {
+		// What to paste into the Twilio console and the Stripe dashboard.
+		a.log.Info("provider_urls",
+			"twilio_voice", base+server.RouteVoiceInbound, "twilio_status", base+server.RouteVoiceStatus,
+			"twilio_sms", base+server.RouteSMSInbound, "stripe", base+server.RouteStripe)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	if d != nil {
