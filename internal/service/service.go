@@ -77,6 +77,12 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) 
 		st.Close()
 		return nil, err
 	}
+	if !cfg.NoWorkers && (cfg.TwilioAccountSID == "" || cfg.TwilioAuthToken == "") {
+		// A server without Twilio credentials still takes every callback and records every
+		// decision; the text-backs wait in the queue for a server that can send them.
+		log.Warn("TEXT-BACKS NOT SENT: set twilio.account_sid and twilio.auth_token; until then missed calls are recorded and their text-backs wait in the queue")
+		cfg.NoWorkers = true
+	}
 	var sender jobs.Sender
 	if !cfg.NoWorkers {
 		s, err := twilio.NewSender(twilio.SenderConfig{

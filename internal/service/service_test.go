@@ -1,9 +1,11 @@
 package service_test
 
 import (
+	"context"
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -46,5 +48,18 @@ func TestHTTPServerCutsOffSlowClients(t *testing.T) {
 	}
 	if waited < srv.ReadHeaderTimeout-time.Second || waited > srv.ReadHeaderTimeout+3*time.Second {
 		t.Errorf("disconnected after %v, want about %v", waited, srv.ReadHeaderTimeout)
+	}
+}
+
+// TestStartsWithoutTwilioCredentials: a server with no Twilio account still starts and
+// takes callbacks; its text-backs wait in the queue instead of failing.
+func TestStartsWithoutTwilioCredentials(t *testing.T) {
+	t.Parallel()
+	svc, err := service.Start(context.Background(), service.Config{DSN: filepath.Join(t.TempDir(), "cs.db")}, nil)
+	if err != nil {
+		t.Fatalf("start without Twilio credentials: %v", err)
+	}
+	if err := svc.Close(context.Background()); err != nil {
+		t.Errorf("close: %v", err)
 	}
 }
