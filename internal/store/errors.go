@@ -16,6 +16,8 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrDuplicate is returned when a unique key is already taken.
 	ErrDuplicate = errors.New("already exists")
+	// ErrNoDatabase is returned when a reader opens a database that does not exist yet.
+	ErrNoDatabase = errors.New("no CallSnare database there yet")
 	// ErrUnavailable wraps failures to reach the database at all; the server answers 503.
 	ErrUnavailable = errors.New("database unavailable")
 )

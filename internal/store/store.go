@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -82,12 +83,16 @@ func ParseDSN(dsn string) (Driver, string, error) {
 func sqliteDSN(pathAndQuery string, readOnly bool) string {
 	path, query, _ := strings.Cut(pathAndQuery, "?")
 	v, _ := url.ParseQuery(query)
-	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)"} {
-		v.Add("_pragma", p)
-	}
+	v.Add("_pragma", "busy_timeout(10000)")
 	if readOnly {
+		// A reader changes nothing, not even the journal mode (WAL is kept in the file),
+		// and never creates the file.
 		v.Add("_pragma", "query_only(1)")
+		v.Set("mode", "ro")
 	} else {
+		for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)"} {
+			v.Add("_pragma", p)
+		}
 		v.Set("_txlock", "immediate")
 	}
 	return "file:" + path + "?" + v.Encode()
@@ -105,6 +110,11 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	s := &Store{driver: driver, log: opts.Logger}
 	switch driver {
 	case SQLite:
+		if path, _, _ := strings.Cut(ddsn, "?"); opts.ReadOnly {
+			if _, err := os.Stat(path); err != nil {
+				return nil, fmt.Errorf("database %s: %w", path, ErrNoDatabase)
+			}
+		}
 		s.dsn = sqliteDSN(ddsn, false)
 		rdsn := sqliteDSN(ddsn, opts.ReadOnly)
 		if s.db, err = sqlx.Open("sqlite", rdsn); err != nil {
@@ -144,6 +154,17 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if err := s.Ping(ctx); err != nil {
 		s.Close()
 		return nil, err
+	}
+	if opts.ReadOnly {
+		// A reader cannot migrate: say plainly when there is nothing to read yet.
+		var n int
+		if err := s.db.GetContext(ctx, &n, `SELECT COUNT(*) FROM orgs`); err != nil {
+			s.Close()
+			if c := classify(err); errors.Is(c, ErrUnavailable) {
+				return nil, c
+			}
+			return nil, fmt.Errorf("database has no CallSnare tables (run 'callsnare migrate' or 'callsnare serve' on it first): %w", ErrNoDatabase)
+		}
 	}
 	if s.wdb != nil {
 		s.w = newWriter(s.wdb, opts.Writers, opts.MaxBatch, s.log)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -318,4 +320,31 @@ func TestTimeRoundTripsAndSorts(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestReadOnlyOpenNeedsADatabase: the readers (logs, replay) never create a database, and
+// say plainly when there is none yet instead of failing on a missing table.
+func TestReadOnlyOpenNeedsADatabase(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing.db")
+	if _, err := store.Open(context.Background(), missing, store.Options{ReadOnly: true}); !errors.Is(err, store.ErrNoDatabase) {
+		t.Errorf("missing file: %v, want ErrNoDatabase", err)
+	}
+	if _, err := os.Stat(missing); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a reader created %s", missing)
+	}
+	empty := filepath.Join(dir, "empty.db")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Open(context.Background(), empty, store.Options{ReadOnly: true}); !errors.Is(err, store.ErrNoDatabase) {
+		t.Errorf("empty file: %v, want ErrNoDatabase", err)
+	}
+	migrated := filepath.Join(dir, "callsnare.db")
+	open(t, migrated)
+	st, err := store.Open(context.Background(), migrated, store.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("migrated database: %v", err)
+	}
+	st.Close()
 }
