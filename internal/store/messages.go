@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/callsnare/callsnare/internal/callflow"
@@ -158,7 +159,7 @@ func (s *Store) UpdateTextback(ctx context.Context, callSID string, from []strin
 			q += `, attempts = attempts + 1, attempted_at = ?`
 			args = append(args, T(now))
 		}
-		q += ` WHERE call_sid = ? AND status IN (?` + repeat(", ?", len(from)-1) + `)`
+		q += ` WHERE call_sid = ? AND status IN (?` + strings.Repeat(", ?", len(from)-1) + `)`
 		args = append(args, callSID)
 		for _, f := range from {
 			args = append(args, f)
@@ -201,12 +202,4 @@ func (s *Store) ClaimTextbackSend(ctx context.Context, m Message, cooldown time.
 		return nil
 	})
 	return claimed, err
-}
-
-func repeat(s string, n int) string {
-	out := ""
-	for range n {
-		out += s
-	}
-	return out
 }
