@@ -82,10 +82,16 @@ func (s *Store) OrgBySlug(ctx context.Context, slug string) (Org, error) {
 // OrgByNumber finds the org a tracked number belongs to; it is on every Twilio request.
 func (s *Store) OrgByNumber(ctx context.Context, number string) (Org, error) {
 	var org Org
-	err := s.db.GetContext(ctx, &org, s.rebind(`SELECT o.id, o.slug, o.name, o.timezone, o.forward_to,
+	const q = `SELECT o.id, o.slug, o.name, o.timezone, o.forward_to,
 		o.notify_number, o.textback_template, o.textback_enabled, o.min_answer_seconds,
 		o.stripe_customer_id, o.created_at
-		FROM tracked_numbers n JOIN orgs o ON o.id = n.org_id WHERE n.number = ?`), number)
+		FROM tracked_numbers n JOIN orgs o ON o.id = n.org_id WHERE n.number = ?`
+	var err error
+	if st := s.readStmt(ctx, q); st != nil {
+		err = st.GetContext(ctx, &org, number)
+	} else {
+		err = s.db.GetContext(ctx, &org, s.rebind(q), number)
+	}
 	if err != nil {
 		return org, fmt.Errorf("org of %s: %w", number, classify(err))
 	}
