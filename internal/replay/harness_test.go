@@ -44,6 +44,7 @@ func forEachDB(t *testing.T, test func(t *testing.T, newDSN func(testing.TB) str
 // rig is a real service on loopback over a real database, texting back to a fake Twilio:
 // the server a simulated run records evidence into, or the one a replay targets.
 type rig struct {
+	ts   *servicetest.Service
 	t    testing.TB
 	dsn  string
 	svc  *service.Service
@@ -55,7 +56,7 @@ type rig struct {
 func newRig(t testing.TB, dsn string, tweak ...func(*service.Config)) *rig {
 	t.Helper()
 	s := servicetest.Start(t, dsn, tweak...)
-	r := &rig{t: t, dsn: dsn, fake: s.Fake, svc: s.Service, url: s.URL}
+	r := &rig{t: t, ts: s, dsn: dsn, fake: s.Fake, svc: s.Service, url: s.URL}
 	var err error
 	r.org, err = r.svc.Store.CreateOrg(context.Background(), store.NewOrg{
 		Slug: "acme-hvac", Name: "Acme Heating & Cooling", Numbers: []string{trackedNum}, ForwardTo: ownerPhone,
@@ -162,16 +163,7 @@ func (r *rig) settled() {
 
 func (r *rig) count(table, where string, args ...any) int {
 	r.t.Helper()
-	var n int
-	db := r.svc.Store.DB()
-	q := "SELECT COUNT(*) FROM " + table
-	if where != "" {
-		q += " WHERE " + where
-	}
-	if err := db.Get(&n, db.Rebind(q), args...); err != nil {
-		r.t.Fatalf("count %s: %v", table, err)
-	}
-	return n
+	return r.ts.Count(r.t, table, where, args...)
 }
 
 func (r *rig) exec(stmt string) {

@@ -29,6 +29,7 @@ const (
 // harness is one real service on loopback HTTP, over a real database, sending text-backs
 // to a fake Twilio.
 type harness struct {
+	ts       *servicetest.Service
 	t        testing.TB
 	svc      *service.Service
 	fake     *faketwilio.Server
@@ -49,7 +50,7 @@ func newSID(prefix string) string {
 func newHarness(t testing.TB, dsn string, tweak ...func(*service.Config)) *harness {
 	t.Helper()
 	s := servicetest.Start(t, dsn, tweak...)
-	h := &harness{t: t, svc: s.Service, fake: s.Fake, url: s.URL, fakeBase: s.FakeURL}
+	h := &harness{t: t, ts: s, svc: s.Service, fake: s.Fake, url: s.URL, fakeBase: s.FakeURL}
 	if _, err := h.svc.Store.OrgBySlug(context.Background(), "acme-hvac"); err != nil {
 		h.org = h.addOrg("acme-hvac", trackedNum, ownerPhone)
 	}
@@ -206,14 +207,5 @@ func (h *harness) logRows(where string, args ...any) []store.Evidence {
 
 func (h *harness) count(table, where string, args ...any) int {
 	h.t.Helper()
-	var n int
-	db := h.svc.Store.DB()
-	q := "SELECT COUNT(*) FROM " + table
-	if where != "" {
-		q += " WHERE " + where
-	}
-	if err := db.Get(&n, db.Rebind(q), args...); err != nil {
-		h.t.Fatalf("count %s: %v", table, err)
-	}
-	return n
+	return h.ts.Count(h.t, table, where, args...)
 }

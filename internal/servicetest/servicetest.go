@@ -71,3 +71,18 @@ func Start(t testing.TB, dsn string, tweak ...func(*service.Config)) *Service {
 	handler.Store(s.Handler())
 	return s
 }
+
+// Count is the number of rows of table matching where (? placeholders), for assertions.
+func (s *Service) Count(t testing.TB, table, where string, args ...any) int {
+	t.Helper()
+	db := s.Store.DB()
+	q := "SELECT COUNT(*) FROM " + table
+	if where != "" {
+		q += " WHERE " + where
+	}
+	var n int
+	if err := db.Get(&n, db.Rebind(q), args...); err != nil {
+		t.Fatalf("count %s: %v", table, err)
+	}
+	return n
+}
