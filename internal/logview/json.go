@@ -101,14 +101,6 @@ type pageSource interface {
 	OrgSlugs(ctx context.Context) (map[int64]string, error)
 }
 
-// PrintJSON prints the deliveries a filter keeps as JSON Lines, phone numbers and message
-// text masked: newest first, all of them (f.Limit, when set, caps the count). With follow
-// it prints the latest page oldest first and then each new delivery as it arrives, until
-// ctx ends, as tail -f does.
-func PrintJSON(ctx context.Context, st *store.Store, f store.LogFilter, w io.Writer, full bool, follow bool) error {
-	return WriteJSON(ctx, st, f, w, JSONOptions{Full: full, Follow: follow})
-}
-
 // WriteJSON is PrintJSON with every option.
 func WriteJSON(ctx context.Context, src pageSource, f store.LogFilter, w io.Writer, o JSONOptions) error {
 	enc := json.NewEncoder(w)

@@ -98,15 +98,6 @@ func (s *Store) OrgByNumber(ctx context.Context, number string) (Org, error) {
 	return org, nil
 }
 
-// OrgByID finds an org by its id, without numbers.
-func (s *Store) OrgByID(ctx context.Context, id int64) (Org, error) {
-	var org Org
-	if err := s.db.GetContext(ctx, &org, s.rebind(`SELECT `+orgColumns+` FROM orgs WHERE id = ?`), id); err != nil {
-		return org, fmt.Errorf("org %d: %w", id, classify(err))
-	}
-	return org, nil
-}
-
 // Orgs lists every org with its numbers, by slug.
 func (s *Store) Orgs(ctx context.Context) ([]Org, error) {
 	var orgs []Org

@@ -61,17 +61,6 @@ func NewVerifier(secrets []string, tolerance time.Duration, now func() time.Time
 	return v
 }
 
-// ParseSecrets splits a comma-separated list of endpoint secrets, dropping blanks.
-func ParseSecrets(commaSeparated string) []string {
-	var out []string
-	for _, s := range strings.Split(commaSeparated, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
 // Configured reports whether any secret is set; without one, deliveries are unchecked.
 func (v *Verifier) Configured() bool { return len(v.secrets) > 0 }
 

@@ -109,23 +109,6 @@ func TestSignedHeaderMatchesStripeGo(t *testing.T) {
 	}
 }
 
-func TestParseSecrets(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want []string
-	}{
-		{"", nil},
-		{" , ,", nil},
-		{"whsec_a", []string{"whsec_a"}},
-		{" whsec_a , whsec_b,,", []string{"whsec_a", "whsec_b"}},
-	} {
-		got := ParseSecrets(tc.in)
-		if strings.Join(got, "|") != strings.Join(tc.want, "|") || len(got) != len(tc.want) {
-			t.Errorf("ParseSecrets(%q) = %q, want %q", tc.in, got, tc.want)
-		}
-	}
-}
-
 func FuzzVerify(f *testing.F) {
 	now := time.Unix(1717430400, 0)
 	body := []byte(`{"id":"evt_1"}`)
