@@ -101,7 +101,10 @@ type pageSource interface {
 	OrgSlugs(ctx context.Context) (map[int64]string, error)
 }
 
-// WriteJSON is PrintJSON with every option.
+// WriteJSON prints the deliveries a filter keeps as JSON Lines, newest first (f.Limit, when
+// set, caps the count); phone numbers and message text are masked unless o.ShowPII. With
+// o.Follow it prints the latest page oldest first and then each new delivery as it
+// arrives, until ctx ends, as tail -f does.
 func WriteJSON(ctx context.Context, src pageSource, f store.LogFilter, w io.Writer, o JSONOptions) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
