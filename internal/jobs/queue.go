@@ -153,11 +153,27 @@ func (q *Queue) closeDB() {
 	}
 }
 
-// Depth counts jobs not yet finished, for the metrics.
-func (q *Queue) Depth(ctx context.Context) (int, error) {
+// Pending counts the jobs not finished yet: waiting, scheduled, retrying or running.
+func (q *Queue) Pending(ctx context.Context) (int, error) {
 	var n int
-	err := q.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM river_job WHERE state IN ('available', 'scheduled', 'retryable', 'running')`).Scan(&n)
-	return n, err
+	err := q.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM river_job
+		WHERE state IN ('available', 'scheduled', 'retryable', 'running')`).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count pending jobs: %w", err)
+	}
+	return n, nil
+}
+
+// Idle reports whether the queue has nothing to do now: no job available, running or
+// retrying. Jobs scheduled for later (a settle check) do not count until they are due.
+func (q *Queue) Idle(ctx context.Context) (bool, error) {
+	var n int
+	err := q.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM river_job
+		WHERE state IN ('available', 'retryable', 'running')`).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("count busy jobs: %w", err)
+	}
+	return n == 0, nil
 }
 
 // EnqueueTextback schedules the text-back of a missed call, once per call. Without a

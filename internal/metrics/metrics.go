@@ -46,7 +46,7 @@ func New(queueDepth func() float64) *Metrics {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if queueDepth != nil {
 		m.QueueDepth = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "callsnare_queue_depth", Help: "Jobs waiting in the durable queue (available, scheduled or retrying).",
+			Name: "callsnare_queue_depth", Help: "Jobs not finished in the durable queue (waiting, scheduled, retrying or running).",
 		}, queueDepth)
 		reg.MustRegister(m.QueueDepth)
 	}

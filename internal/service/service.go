@@ -98,7 +98,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) 
 	svc.Metrics = metrics.New(func() float64 {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		n, err := svc.Queue.Depth(ctx)
+		n, err := svc.Queue.Pending(ctx)
 		if err != nil {
 			return -1
 		}
