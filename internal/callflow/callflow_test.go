@@ -164,3 +164,22 @@ func TestRenderTextback(t *testing.T) {
 		t.Errorf("custom template: %q", got)
 	}
 }
+
+func TestMissedCallMessagePromisesOnlyAQueuedText(t *testing.T) {
+	tests := []struct {
+		reason string
+		queued bool
+		want   string
+	}{
+		{"dial_no-answer", true, "Sorry we missed you. We will text you back shortly."},
+		{"dial_no-answer", false, "Sorry we missed you. Goodbye."},
+		{"hung_up", false, "Sorry we missed you. Goodbye."},
+		{"no_forward_to", true, "Sorry, nobody can take your call right now. We will text you back shortly."},
+		{"no_forward_to", false, "Sorry, nobody can take your call right now. Goodbye."},
+	}
+	for _, tt := range tests {
+		if got := MissedCallMessage(tt.reason, tt.queued); got != tt.want {
+			t.Errorf("MissedCallMessage(%q, %v) = %q, want %q", tt.reason, tt.queued, got, tt.want)
+		}
+	}
+}

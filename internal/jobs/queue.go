@@ -233,7 +233,8 @@ func (q *Queue) pending(tx *store.Tx) *pendingJobs {
 
 // Rules are the call rules the store applies with this queue.
 func (q *Queue) Rules() store.CallRules {
-	return store.CallRules{Settle: q.cfg.Settle, Template: q.cfg.Template}
+	return store.CallRules{Settle: q.cfg.Settle, Template: q.cfg.Template,
+		EnforceBilling: q.cfg.EnforceBilling, GracePastDue: q.cfg.GracePastDue}
 }
 
 // quietHandler passes on River's warnings and errors only: its routine info lines (job

@@ -14,18 +14,24 @@ import (
 
 const contentTypeXML = "text/xml; charset=utf-8"
 
-// twilioRouteSpec is what differs between the four Twilio routes.
+// twilioRouteSpec is what differs between the Twilio routes.
 type twilioRouteSpec struct {
 	kind     string
 	voice    bool     // a caller is on the line: every answer is TwiML
 	required []string // params without which the delivery means nothing
 	key      func(p twilio.Params) string
 	// apply records the delivery's facts; it runs once per dedupe key.
-	apply func(s *Server, ctx context.Context, tx *store.Tx, d *twilioDelivery) error
-	// answer is the reply, for the first delivery and its duplicates alike.
-	answer func(s *Server, d *twilioDelivery) (answer, error)
+	apply func(s *Server, ctx context.Context, tx *store.Tx, d *twilioDelivery) (applied, error)
+	// answer is the reply to the first delivery, knowing what apply did; a duplicate gets
+	// the answer its original got, byte for byte.
+	answer func(s *Server, d *twilioDelivery, a applied) (answer, error)
 	// unmatched is the reply when To is no tracked number.
 	unmatched func() answer
+}
+
+// applied is what applying a delivery did that its answer depends on.
+type applied struct {
+	call store.Call // for call facts: the call as this transaction left it
 }
 
 type twilioDelivery struct {
@@ -41,12 +47,12 @@ var (
 		voice:    true,
 		required: []string{"CallSid", "To", "From"},
 		key:      func(p twilio.Params) string { return "twilio:voice.inbound:" + p["CallSid"] },
-		apply: func(s *Server, ctx context.Context, tx *store.Tx, d *twilioDelivery) error {
+		apply: func(s *Server, ctx context.Context, tx *store.Tx, d *twilioDelivery) (applied, error) {
 			return s.applyCallFact(ctx, tx, d, callflow.Fact{Kind: callflow.FactInbound, CallStatus: d.params["CallStatus"], Sequence: -1})
 		},
-		answer: func(s *Server, d *twilioDelivery) (answer, error) {
+		answer: func(s *Server, d *twilioDelivery, a applied) (answer, error) {
 			if d.org.ForwardTo == "" {
-				return twiml(twilio.SayHangupTwiML("Sorry, nobody can take your call right now. We will text you back shortly."))
+				return missedAnswer(a.call)
 			}
 			return twiml(twilio.DialTwiML(d.base+RouteDialComplete, int(s.cfg.DialTimeout/time.Second), d.org.ForwardTo))
 		},
@@ -59,18 +65,20 @@ var (
 		key: func(p twilio.Params) string {
 			return "twilio:voice.dial_complete:" + p["CallSid"] + ":" + p["DialCallSid"] + ":" + p["DialCallStatus"]
 		},
-		apply: func(s *Server, ctx context.Context, tx *store.Tx, d *twilioDelivery) error {
+		apply: func(s *Server, ctx context.Context, tx *store.Tx, d *twilioDelivery) (applied, error) {
 			return s.applyCallFact(ctx, tx, d, callflow.Fact{
 				Kind: callflow.FactDialComplete, DialStatus: d.params["DialCallStatus"], DialCallSID: d.params["DialCallSid"],
 				DialDuration: atoi(d.params["DialCallDuration"], 0), Sequence: -1,
 			})
 		},
-		answer: func(s *Server, d *twilioDelivery) (answer, error) {
+		answer: func(s *Server, d *twilioDelivery, a applied) (answer, error) {
 			switch d.params["DialCallStatus"] {
 			case "completed", "answered":
-				return twiml(twilio.HangupTwiML())
+				if a.call.Outcome != string(callflow.OutcomeMissed) {
+					return twiml(twilio.HangupTwiML())
+				}
 			}
-			return twiml(twilio.SayHangupTwiML("Sorry we missed you. We will text you back shortly."))
+			return missedAnswer(a.call)
 		},
 		unmatched: politeHangup,
 	}
@@ -84,30 +92,40 @@ var (
 			}
 			return k
 		},
-		apply: func(s *Server, ctx context.Context, tx *store.Tx, d *twilioDelivery) error {
+		apply: func(s *Server, ctx context.Context, tx *store.Tx, d *twilioDelivery) (applied, error) {
 			return s.applyCallFact(ctx, tx, d, callflow.Fact{
 				Kind: callflow.FactStatus, CallStatus: d.params["CallStatus"],
 				CallDuration: atoi(d.params["CallDuration"], 0), Sequence: atoi(d.params["SequenceNumber"], -1),
 			})
 		},
-		answer:    func(*Server, *twilioDelivery) (answer, error) { return answer{status: http.StatusNoContent}, nil },
+		answer:    noContent,
 		unmatched: func() answer { return answer{status: http.StatusNoContent} },
 	}
 	smsInbound = twilioRouteSpec{
 		kind:     "sms.inbound",
 		required: []string{"MessageSid", "To", "From"},
 		key:      func(p twilio.Params) string { return "twilio:sms.inbound:" + p["MessageSid"] },
-		apply: func(s *Server, ctx context.Context, tx *store.Tx, d *twilioDelivery) error {
+		apply: func(s *Server, ctx context.Context, tx *store.Tx, d *twilioDelivery) (applied, error) {
 			_, err := tx.ApplyInboundSMS(ctx, store.InboundSMS{
 				Org: d.org, MessageSID: d.params["MessageSid"], From: d.params["From"], To: d.params["To"],
 				Body: d.params["Body"], At: d.at,
 			})
-			return err
+			return applied{}, err
 		},
-		answer:    func(*Server, *twilioDelivery) (answer, error) { return emptyTwiML(), nil },
+		answer:    func(*Server, *twilioDelivery, applied) (answer, error) { return emptyTwiML(), nil },
 		unmatched: emptyTwiML,
 	}
 )
+
+// missedAnswer apologises to a caller whose call was missed, promising a text only when
+// this delivery queued one.
+func missedAnswer(c store.Call) (answer, error) {
+	return twiml(twilio.SayHangupTwiML(callflow.MissedCallMessage(c.Reason, c.TextbackQueued)))
+}
+
+func noContent(*Server, *twilioDelivery, applied) (answer, error) {
+	return answer{status: http.StatusNoContent}, nil
+}
 
 func twiml(body string, err error) (answer, error) {
 	return answer{status: http.StatusOK, contentType: contentTypeXML, body: body}, err
@@ -130,12 +148,31 @@ func atoi(s string, def int) int {
 	return n
 }
 
-func (s *Server) applyCallFact(ctx context.Context, tx *store.Tx, d *twilioDelivery, f callflow.Fact) error {
+func (s *Server) applyCallFact(ctx context.Context, tx *store.Tx, d *twilioDelivery, f callflow.Fact) (applied, error) {
 	f.At = d.at
-	_, err := tx.ApplyCallFact(ctx, store.CallFact{
+	call, err := tx.ApplyCallFact(ctx, store.CallFact{
 		Org: d.org, CallSID: d.params["CallSid"], From: d.params["From"], To: d.params["To"], Fact: f,
 	}, s.queue.Rules(), s.queue)
-	return err
+	return applied{call: call}, err
+}
+
+// duplicateAnswer is the answer a duplicate gets: the bytes its original was answered,
+// or, when no original is logged, the answer to a delivery that changed nothing.
+func (s *Server) duplicateAnswer(ctx context.Context, tx *store.Tx, spec twilioRouteSpec, d *twilioDelivery, original int64) (answer, error) {
+	if original != 0 {
+		status, body, found, err := tx.EvidenceAnswer(ctx, original)
+		if err != nil {
+			return answer{}, err
+		}
+		if found && status != 0 {
+			a := answer{status: status, body: body}
+			if body != "" {
+				a.contentType = contentTypeXML
+			}
+			return a, nil
+		}
+	}
+	return spec.answer(s, d, applied{})
 }
 
 // twilioRoute is the pipeline every Twilio callback goes through: read, verify, find the
@@ -165,15 +202,13 @@ func (s *Server) twilioRoute(spec twilioRouteSpec) http.Handler {
 		}
 		d.org = org
 		ev.OrgID = store.NullID(org.ID)
-		a, err := spec.answer(s, d)
-		if err != nil {
-			s.fail(w, r, ev, spec.voice, err, start)
-			return
-		}
 		ev.DedupeKey = spec.key(d.params)
 		// A caller who hangs up must not cancel the transaction that keeps the evidence.
 		ctx := context.WithoutCancel(r.Context())
 		// Keyed by caller: a caller's calls, lead and opt-out are written by one writer.
+		// The answer is decided inside the transaction: what a caller is promised depends
+		// on what this delivery applied.
+		var a answer
 		err = s.store.WriteFor(ctx, d.params["From"], func(tx *store.Tx) error {
 			claimed, dupOf, err := tx.Claim(ctx, ev.DedupeKey, start)
 			if err != nil {
@@ -182,8 +217,17 @@ func (s *Server) twilioRoute(spec twilioRouteSpec) http.Handler {
 			ev.Status, ev.DuplicateOf = store.StatusProcessed, store.NullID(dupOf)
 			if !claimed {
 				ev.Status = store.StatusDuplicate
-			} else if err := spec.apply(s, ctx, tx, d); err != nil {
-				return err
+				if a, err = s.duplicateAnswer(ctx, tx, spec, d, dupOf); err != nil {
+					return err
+				}
+			} else {
+				done, err := spec.apply(s, ctx, tx, d)
+				if err != nil {
+					return err
+				}
+				if a, err = spec.answer(s, d, done); err != nil {
+					return err
+				}
 			}
 			ev.HTTPStatus, ev.ResponseBody = a.status, a.body
 			ev.SetLatency(s.now().Sub(start))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/callsnare/callsnare/internal/billing"
 	"github.com/callsnare/callsnare/internal/callflow"
 )
 
@@ -34,6 +35,9 @@ type Call struct {
 	UpdatedAt      Time           `db:"updated_at"`
 	TextbackStatus sql.NullString `db:"textback_status"`
 	TextbackReason sql.NullString `db:"textback_reason"`
+	// TextbackQueued: this transaction queued the call's text-back, so the caller may be
+	// promised a text.
+	TextbackQueued bool `db:"-"`
 }
 
 // CallFact is a fact about a call from one callback, with what is needed to place it.
@@ -47,8 +51,10 @@ type CallFact struct {
 
 // CallRules are the service-wide settings the outcome and the text-back depend on.
 type CallRules struct {
-	Settle   time.Duration
-	Template string // used when the org has none
+	Settle         time.Duration
+	Template       string // used when the org has none
+	EnforceBilling bool   // text-backs need an entitled billing status
+	GracePastDue   bool   // past_due still counts as entitled
 }
 
 // ApplyCallFact records a fact and re-derives the call's outcome from all its facts. On a
@@ -179,12 +185,30 @@ func (tx *Tx) callFacts(ctx context.Context, callSID string) ([]callflow.Fact, e
 }
 
 // createTextback creates the text-back of a missed call, once per call: the text-back's
-// unique call_sid decides, and only the transaction that inserts it enqueues the job. An
-// untextable caller gets a suppressed text-back and no job.
+// unique call_sid decides, and only the transaction that inserts it enqueues the job. A
+// text-back the rules already refuse (an untextable or opted-out caller, text-backs off,
+// an org not entitled) is created suppressed, with no job, so that nobody promises the
+// caller a text that will not come. The job checks everything again when it runs.
 func (tx *Tx) createTextback(ctx context.Context, call *Call, org Org, rules CallRules, jobs Enqueuer, now time.Time) error {
-	status, reason := "queued", ""
-	if !callflow.Textable(call.From) {
-		status, reason = "suppressed", string(callflow.SuppressNotText)
+	var st struct {
+		OptedOut bool   `db:"opted_out"`
+		Billing  string `db:"billing_status"`
+	}
+	if err := tx.get(ctx, &st, `SELECT
+		COALESCE((SELECT opted_out FROM opt_outs WHERE org_id = ? AND phone = ?), FALSE) AS opted_out,
+		COALESCE((SELECT status FROM org_billing WHERE org_id = ?), '') AS billing_status`,
+		org.ID, call.From, org.ID); err != nil {
+		return fmt.Errorf("text-back rules: %w", classify(err))
+	}
+	status, reason := "queued", callflow.DecideTextback(callflow.TextbackCheck{
+		Outcome:  callflow.OutcomeMissed,
+		Textable: callflow.Textable(call.From),
+		Enabled:  org.TextbackEnabled,
+		OptedOut: st.OptedOut,
+		Entitled: !rules.EnforceBilling || billing.Entitled(st.Billing, rules.GracePastDue),
+	})
+	if reason != callflow.SendTextback {
+		status = "suppressed"
 	}
 	template := org.TextbackTemplate
 	if template == "" {
@@ -194,7 +218,7 @@ func (tx *Tx) createTextback(ctx context.Context, call *Call, org Org, rules Cal
 	res, err := tx.exec(ctx, `INSERT INTO messages (org_id, lead_id, direction, call_sid,
 		from_number, to_number, body, status, reason, created_at, updated_at)
 		VALUES (?, ?, 'outbound', ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (call_sid) DO NOTHING`,
-		org.ID, call.LeadID, call.CallSID, call.To, call.From, body, status, reason, T(now), T(now))
+		org.ID, call.LeadID, call.CallSID, call.To, call.From, body, status, string(reason), T(now), T(now))
 	if err != nil {
 		return fmt.Errorf("insert text-back: %w", classify(err))
 	}
@@ -202,6 +226,7 @@ func (tx *Tx) createTextback(ctx context.Context, call *Call, org Org, rules Cal
 		if err := jobs.EnqueueTextback(ctx, tx, call.CallSID); err != nil {
 			return fmt.Errorf("enqueue text-back: %w", err)
 		}
+		call.TextbackQueued = true
 	}
 	return nil
 }

@@ -9,7 +9,7 @@ import (
 	"github.com/twilio/twilio-go/twiml"
 )
 
-// node is a parsed XML element. twiml emits attributes in random order, so
+// node is a parsed XML element. twilio-go emits attributes in random order, so
 // tests compare these, never bytes.
 type node struct {
 	Name     string
@@ -136,5 +136,36 @@ func TestEmptyTwiMLMatchesTwimlPackage(t *testing.T) {
 	}
 	if got := parseXML(t, EmptyTwiML()); !reflect.DeepEqual(got, parseXML(t, want)) {
 		t.Fatalf("EmptyTwiML %q differs from twiml.Messages(nil) %q", EmptyTwiML(), want)
+	}
+}
+
+func TestTwiMLIsByteStable(t *testing.T) {
+	const want = `<?xml version="1.0" encoding="UTF-8"?><Response><Dial action="https://hooks.example.com/api/twilio/voice/dial-complete" method="POST" timeout="20"><Number>+15125550199</Number></Dial></Response>`
+	for i := range 200 { // twilio-go's map order would differ within a few renders
+		got, err := DialTwiML("https://hooks.example.com/api/twilio/voice/dial-complete", 20, "+15125550199")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Fatalf("render %d:\n got %s\nwant %s", i, got, want)
+		}
+	}
+}
+
+func TestTwiMLMatchesTwimlPackage(t *testing.T) {
+	verbs := []twiml.Element{
+		twiml.VoiceDial{Action: "https://x/dial", Method: "POST", Timeout: "20", InnerElements: []twiml.Element{twiml.VoiceNumber{PhoneNumber: "+15005550006"}}},
+		twiml.VoiceSay{Message: "a & b"}, twiml.VoiceHangup{},
+	}
+	want, err := twiml.Voice(verbs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := render(verbs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(parseXML(t, got), parseXML(t, want)) {
+		t.Fatalf("render %q differs from twiml.Voice %q", got, want)
 	}
 }
