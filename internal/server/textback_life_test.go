@@ -17,12 +17,12 @@ func (h *harness) idle() {
 	h.t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		n, err := h.svc.Queue.Depth(context.Background())
-		if err == nil && n == 0 {
+		idle, err := h.svc.Queue.Idle(context.Background())
+		if err == nil && idle {
 			return
 		}
 		if time.Now().After(deadline) {
-			h.t.Fatalf("queue not idle in time: %d jobs left, err %v", n, err)
+			h.t.Fatalf("queue not idle in time (err %v)", err)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
