@@ -12,6 +12,7 @@ import (
 
 	"github.com/callsnare/callsnare/internal/billing"
 	"github.com/callsnare/callsnare/internal/callflow"
+	"github.com/callsnare/callsnare/internal/failpoint"
 	"github.com/callsnare/callsnare/internal/metrics"
 	"github.com/callsnare/callsnare/internal/store"
 	"github.com/callsnare/callsnare/internal/twilio"
@@ -108,8 +109,10 @@ func (w *textbackWorker) Work(ctx context.Context, job *river.Job[TextbackArgs])
 		}
 		return err
 	}
+	failpoint.Hit(failpoint.TextbackBeforeSend)
 	res, err := w.sender.Send(sendCtx, msg.From, msg.To, msg.Body)
 	if err == nil {
+		failpoint.Hit(failpoint.TextbackAfterSend)
 		w.metrics.Send("sent")
 		w.log.Info("textback_sent", "call_sid", sid, "sid", res.SID)
 		_, err = w.store.UpdateTextback(ctx, sid, []string{store.TextbackSending}, store.TextbackUpdate{Status: store.TextbackSent, SID: res.SID}, w.q.now())

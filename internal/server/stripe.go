@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/callsnare/callsnare/internal/billing"
+	"github.com/callsnare/callsnare/internal/failpoint"
 	"github.com/callsnare/callsnare/internal/store"
 	"github.com/callsnare/callsnare/internal/stripe"
 )
@@ -89,6 +90,7 @@ func (s *Server) handleStripe() http.Handler {
 			s.failWith(w, r, ev, jsonError(http.StatusServiceUnavailable, "temporarily unavailable"), err, start)
 			return
 		}
+		failpoint.Hit(failpoint.ServerBeforeAnswer)
 		s.metrics.Delivery(r.URL.Path, ev.Status)
 		a.write(w)
 	})

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/callsnare/callsnare/internal/callflow"
+	"github.com/callsnare/callsnare/internal/failpoint"
 	"github.com/callsnare/callsnare/internal/store"
 	"github.com/callsnare/callsnare/internal/twilio"
 )
@@ -237,6 +238,7 @@ func (s *Server) twilioRoute(spec twilioRouteSpec) http.Handler {
 			s.fail(w, r, ev, spec.voice, err, start)
 			return
 		}
+		failpoint.Hit(failpoint.ServerBeforeAnswer)
 		s.metrics.Delivery(r.URL.Path, ev.Status)
 		a.write(w)
 	})

@@ -11,6 +11,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jmoiron/sqlx"
+
+	"github.com/callsnare/callsnare/internal/failpoint"
 )
 
 // ErrClosed is returned by Write once the store is closing.
@@ -185,6 +187,7 @@ func (w *writer) run(batch []*unit) {
 	if len(batch) > 1 {
 		err := w.inTx(batch[0].ctx, func(tx *Tx) error {
 			for _, u := range batch {
+				failpoint.Hit(failpoint.StoreMidBatch)
 				if err := u.fn(tx); err != nil {
 					return err
 				}
@@ -234,6 +237,7 @@ func (w *writer) inTx(ctx context.Context, fn func(*Tx) error) error {
 			return err
 		}
 	}
+	failpoint.Hit(failpoint.StoreBeforeCommit)
 	if err := stx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", classifyConn(err))
 	}
