@@ -24,7 +24,7 @@ import (
 // The demo's Twilio account; the token signs the sample call, so the server checks real
 // signatures even in the demo.
 const (
-	AccountSID = "AC00000000000000000000000000demo1"
+	AccountSID = "AC00000000000000000000000000000de0"
 	AuthToken  = "demo0auth0token0not0a0secret0000"
 )
 

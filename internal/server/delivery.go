@@ -24,9 +24,6 @@ var keptHeaders = []string{
 	"Stripe-Signature", "X-Request-Id", "X-Forwarded-For", ReplayHeader,
 }
 
-// rejectedBodyKeep bounds what the log keeps of a body it refused for its size.
-const rejectedBodyKeep = 64 << 10
-
 // answer is what we reply to a delivery.
 type answer struct {
 	status      int
@@ -90,9 +87,8 @@ func (s *Server) readDelivery(w http.ResponseWriter, r *http.Request, ev *store.
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			if len(body) > rejectedBodyKeep {
-				body = body[:rejectedBodyKeep]
-			}
+			// The store keeps a prefix of a refused body; length and digest are of what
+			// was read up to the cap.
 			ev.SetBody(body, true)
 			return refuse(http.StatusRequestEntityTooLarge, "body larger than %d bytes", s.cfg.MaxBody)
 		}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/callsnare/callsnare/internal/billing"
+	"github.com/callsnare/callsnare/internal/cleantext"
 	"github.com/callsnare/callsnare/internal/failpoint"
 	"github.com/callsnare/callsnare/internal/store"
 	"github.com/callsnare/callsnare/internal/stripe"
@@ -117,6 +118,13 @@ func (s *Server) readStripe(w http.ResponseWriter, r *http.Request, ev *store.Ev
 	e, err := stripe.ParseEvent(ev.Body)
 	if err != nil {
 		return billing.Event{}, refuse(http.StatusBadRequest, "%v", err)
+	}
+	if err := stripe.CheckIDs(e); err != nil {
+		return billing.Event{}, refuse(http.StatusBadRequest, "%v", err)
+	}
+	// Every field of the event may reach a text column or be looked up by.
+	if cleantext.Strings(&e) {
+		ev.Cleaned = true
 	}
 	ev.Kind = e.Type
 	if e.ID == "" {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/callsnare/callsnare/internal/callflow"
+	"github.com/callsnare/callsnare/internal/cleantext"
 	"github.com/callsnare/callsnare/internal/failpoint"
 	"github.com/callsnare/callsnare/internal/store"
 	"github.com/callsnare/callsnare/internal/twilio"
@@ -259,10 +260,17 @@ func (s *Server) readTwilio(w http.ResponseWriter, r *http.Request, ev *store.Ev
 		s.metrics.Rejection(r.URL.Path, string(verdict))
 		return nil, refuse(http.StatusForbidden, "signature %s for %s", verdict, ev.URL)
 	}
+	// Verified over the bytes as sent; from here on the values reach text columns.
+	if cleantext.Map(params) {
+		ev.Cleaned = true
+	}
 	for _, k := range spec.required {
 		if params[k] == "" {
 			return nil, refuse(http.StatusBadRequest, "missing parameter %s", k)
 		}
+	}
+	if err := twilio.CheckParams(params); err != nil {
+		return nil, refuse(http.StatusBadRequest, "%v", err)
 	}
 	return &twilioDelivery{params: params, base: s.publicBase(r)}, nil
 }

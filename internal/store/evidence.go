@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/callsnare/callsnare/internal/cleantext"
 )
 
 // Delivery statuses, as stored in the webhook log.
@@ -47,12 +49,63 @@ type Evidence struct {
 	ResponseBody  string            `db:"response_body" json:"response_body"`
 	LatencyUS     int64             `db:"latency_us" json:"latency_us"`
 	ReplayOf      sql.NullInt64     `db:"replay_of" json:"-"`
+	// ReplayToken is the token `callsnare replay` sent with the delivery, when verified.
+	ReplayToken string `db:"replay_token" json:"-"`
+	// BodyLength is the length of the whole body; Body may hold only a prefix of it.
+	BodyLength int64 `db:"body_length" json:"body_length"`
+	// Cleaned says a text column holds the input made valid UTF-8 without NUL, or cut to
+	// what an index can hold; the raw body keeps the bytes as they came.
+	Cleaned bool `db:"cleaned" json:"cleaned"`
 }
 
-// SetBody stores the raw body and its digest.
+// RefusedBodyKeep bounds what a refused delivery's row keeps of its body: a forged flood
+// must cost little disk. Its length and SHA-256 are of the whole body.
+const RefusedBodyKeep = 8 << 10
+
+// Bounds of the indexed text columns: far below what a PostgreSQL B-tree entry can hold
+// (about 2.7 kB), far above any real provider id.
+const (
+	maxCallSID   = 64
+	maxDedupeKey = 512
+	maxCaller    = 256
+)
+
+// SetBody stores the raw body, its length and its digest. truncated says b is not all the
+// request carried (it was cut at the size cap).
 func (e *Evidence) SetBody(b []byte, truncated bool) {
 	sum := sha256.Sum256(b)
 	e.Body, e.BodySHA256, e.BodyTruncated = b, hex.EncodeToString(sum[:]), truncated
+	e.BodyLength = int64(len(b))
+}
+
+// keepPrefix cuts the stored body to its first n bytes; length and digest stay those of
+// the whole.
+func (e *Evidence) keepPrefix(n int) {
+	if len(e.Body) > n {
+		e.Body, e.BodyTruncated = e.Body[:n:n], true
+	}
+}
+
+// clean makes every text column of the row storable on both databases: valid UTF-8
+// without NUL, indexed columns within their bounds. It flags the row when anything
+// changed.
+func (e *Evidence) clean() {
+	c := cleantext.Map(e.Headers)
+	for _, f := range []*string{&e.Provider, &e.Route, &e.RemoteAddr, &e.URL, &e.ContentType, &e.Signature,
+		&e.DedupeKey, &e.Kind, &e.CallSID, &e.Caller, &e.Status, &e.Error, &e.ResponseBody, &e.ReplayToken} {
+		var changed bool
+		*f, changed = cleantext.String(*f)
+		c = c || changed
+	}
+	for _, b := range []struct {
+		f *string
+		n int
+	}{{&e.CallSID, maxCallSID}, {&e.DedupeKey, maxDedupeKey}, {&e.Caller, maxCaller}, {&e.ReplayToken, maxCallSID}} {
+		var cut bool
+		*b.f, cut = cleantext.Truncate(*b.f, b.n)
+		c = c || cut
+	}
+	e.Cleaned = e.Cleaned || c
 }
 
 // SetLatency records how long the delivery took to decide.
@@ -63,13 +116,19 @@ func NullID(id int64) sql.NullInt64 { return sql.NullInt64{Int64: id, Valid: id 
 
 const evidenceColumns = `received_at, provider, route, org_id, remote_addr, url, headers,
 	content_type, body, body_sha256, body_truncated, signature, dedupe_key, duplicate_of, kind,
-	call_sid, caller, status, error, http_status, response_body, latency_us, replay_of`
+	call_sid, caller, status, error, http_status, response_body, latency_us, replay_of,
+	replay_token, body_length, cleaned`
 
 var insertEvidence = `INSERT INTO webhook_log (` + evidenceColumns + `)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
 
-// InsertEvidence writes a delivery's log row and sets its ID.
+// InsertEvidence writes a delivery's log row and sets its ID. Text is cleaned first (see
+// Cleaned), and a refused delivery keeps only a prefix of its body.
 func (tx *Tx) InsertEvidence(ctx context.Context, e *Evidence) error {
+	e.clean()
+	if e.Status == StatusRejected {
+		e.keepPrefix(RefusedBodyKeep)
+	}
 	if e.Headers != nil {
 		b, err := json.Marshal(e.Headers)
 		if err != nil {
@@ -83,10 +142,14 @@ func (tx *Tx) InsertEvidence(ctx context.Context, e *Evidence) error {
 	if e.Body == nil {
 		e.Body = []byte{}
 	}
+	if e.BodyLength == 0 {
+		e.BodyLength = int64(len(e.Body))
+	}
 	err := tx.row(ctx, (insertEvidence),
 		e.ReceivedAt, e.Provider, e.Route, e.OrgID, e.RemoteAddr, e.URL, e.HeadersJSON,
 		e.ContentType, e.Body, e.BodySHA256, e.BodyTruncated, e.Signature, e.DedupeKey, e.DuplicateOf, e.Kind,
 		e.CallSID, e.Caller, e.Status, e.Error, e.HTTPStatus, e.ResponseBody, e.LatencyUS, e.ReplayOf,
+		e.ReplayToken, e.BodyLength, e.Cleaned,
 	).Scan(&e.ID)
 	if err != nil {
 		return fmt.Errorf("insert evidence: %w", classify(err))

@@ -233,3 +233,32 @@ func unixTime(sec int64) time.Time {
 	}
 	return time.Unix(sec, 0).UTC()
 }
+
+// MaxIDLength bounds every Stripe id an event carries (Stripe documents ids of up to 255
+// characters): ids become keys, and a key must stay within what an index can hold.
+const MaxIDLength = 255
+
+// CheckIDs refuses an event whose ids, type or org reference exceed MaxIDLength.
+func CheckIDs(e billing.Event) error {
+	ids := []struct{ name, v string }{
+		{"id", e.ID}, {"type", e.Type}, {"customer", e.CustomerID}, {"subscription", e.SubscriptionID}, {"org reference", e.OrgHint},
+	}
+	if s := e.Subscription; s != nil {
+		ids = append(ids, struct{ name, v string }{"subscription id", s.ID}, struct{ name, v string }{"price", s.PriceID})
+	}
+	if i := e.Invoice; i != nil {
+		ids = append(ids, struct{ name, v string }{"invoice id", i.ID})
+	}
+	if c := e.Customer; c != nil {
+		ids = append(ids, struct{ name, v string }{"customer id", c.ID})
+	}
+	if c := e.Checkout; c != nil {
+		ids = append(ids, struct{ name, v string }{"checkout id", c.ID})
+	}
+	for _, id := range ids {
+		if len(id.v) > MaxIDLength {
+			return fmt.Errorf("%w: %s longer than %d bytes", ErrMalformed, id.name, MaxIDLength)
+		}
+	}
+	return nil
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"maps"
 	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -84,4 +85,34 @@ func FuzzParseForm(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestCheckParams(t *testing.T) {
+	sid := func(prefix string) string { return prefix + strings.Repeat("0a", 16) }
+	tests := []struct {
+		name string
+		p    Params
+		ok   bool
+	}{
+		{"a real call", Params{"AccountSid": sid("AC"), "CallSid": sid("CA"), "From": "+15125550123", "To": "+15125550100", "CallStatus": "ringing", "SequenceNumber": "0"}, true},
+		{"an MMS", Params{"MessageSid": sid("MM"), "From": "sip:alice@example.com"}, true},
+		{"upper-case hex", Params{"CallSid": "CA" + strings.Repeat("AB", 16)}, true},
+		{"nothing to check", Params{}, true},
+		{"long call sid", Params{"CallSid": "CA" + strings.Repeat("a", 9998)}, false},
+		{"short call sid", Params{"CallSid": "CA123"}, false},
+		{"wrong prefix", Params{"CallSid": sid("SM")}, false},
+		{"not hex", Params{"MessageSid": "SM" + strings.Repeat("g", 32)}, false},
+		{"empty account", Params{"AccountSid": ""}, false},
+		{"dial sid", Params{"DialCallSid": sid("CA") + "0"}, false},
+		{"long from", Params{"From": strings.Repeat("1", 257)}, false},
+		{"long status", Params{"DialCallStatus": strings.Repeat("x", 33)}, false},
+		{"sequence not a number", Params{"SequenceNumber": "1; DROP"}, false},
+		{"long sequence", Params{"SequenceNumber": strings.Repeat("9", 11)}, false},
+	}
+	for _, tt := range tests {
+		err := CheckParams(tt.p)
+		if (err == nil) != tt.ok || (err != nil && !errors.Is(err, ErrBadParam)) {
+			t.Errorf("%s: CheckParams = %v, want ok=%v", tt.name, err, tt.ok)
+		}
+	}
 }

@@ -1,0 +1,206 @@
+package server_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/callsnare/callsnare/internal/store"
+	"github.com/callsnare/callsnare/internal/twilio"
+)
+
+// hostileRow is what these tests read back of a delivery's evidence.
+type hostileRow struct {
+	ID          int64  `db:"id"`
+	Status      string `db:"status"`
+	Signature   string `db:"signature"`
+	HTTPStatus  int    `db:"http_status"`
+	Body        []byte `db:"body"`
+	BodyLength  int64  `db:"body_length"`
+	Truncated   bool   `db:"body_truncated"`
+	Cleaned     bool   `db:"cleaned"`
+	URL         string `db:"url"`
+	ContentType string `db:"content_type"`
+	CallSID     string `db:"call_sid"`
+	Caller      string `db:"caller"`
+	Error       string `db:"error"`
+	ReplayOf    *int64 `db:"replay_of"`
+}
+
+func (h *harness) lastRow() hostileRow {
+	h.t.Helper()
+	var r hostileRow
+	db := h.svc.Store.DB()
+	err := db.Get(&r, `SELECT id, status, signature, http_status, body, body_length, body_truncated, cleaned, url,
+		content_type, call_sid, caller, error, replay_of FROM webhook_log ORDER BY id DESC LIMIT 1`)
+	if err != nil {
+		h.t.Fatalf("read last delivery: %v", err)
+	}
+	return r
+}
+
+// rawPost writes a request byte for byte on a new connection, so that what no client
+// library would send (raw bytes in the request line or a header) reaches the server.
+func (h *harness) rawPost(target, contentType string, body []byte, headers map[string]string) int {
+	h.t.Helper()
+	u, _ := url.Parse(h.url)
+	conn, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer conn.Close()
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nConnection: close\r\n", target, u.Host, contentType, len(body))
+	for k, v := range headers {
+		fmt.Fprintf(&b, "%s: %s\r\n", k, v)
+	}
+	b.WriteString("\r\n")
+	b.Write(body)
+	if _, err := conn.Write(b.Bytes()); err != nil {
+		h.t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		h.t.Fatalf("read answer: %v", err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func textClean(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
+
+// A correctly signed SMS whose text or sender holds NUL or invalid UTF-8 is answered 200,
+// threaded on its lead and kept, its raw body byte for byte, on both databases.
+func TestSignedSMSWithAnyBytesIsKept(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		h := newHarness(t, dsn)
+		for _, tt := range []struct{ name, from, body, wantFrom string }{
+			{"nul in body", callerPhone, "hi\x00 there", callerPhone},
+			{"invalid utf-8 in body", callerPhone, "no heat \xff\xfe at all \xc0\xaf", callerPhone},
+			{"nul in from", callerPhone + "\x00", "hello", callerPhone},
+		} {
+			p := twilio.Params{"AccountSid": testAccount, "MessageSid": newSID("SM"), "From": tt.from, "To": trackedNum,
+				"Body": tt.body, "NumMedia": "0"}
+			code, answer := h.post("/api/twilio/sms/inbound", p)
+			if code != 200 {
+				t.Fatalf("%s: status %d, want 200: %s", tt.name, code, answer)
+			}
+			row := h.lastRow()
+			form := url.Values{}
+			for k, v := range p {
+				form.Set(k, v)
+			}
+			if row.Status != store.StatusProcessed || !row.Cleaned || !bytes.Equal(row.Body, []byte(form.Encode())) {
+				t.Errorf("%s: evidence %s cleaned=%v body %q, want processed, cleaned, byte-exact", tt.name, row.Status, row.Cleaned, row.Body)
+			}
+			if !textClean(row.Caller) {
+				t.Errorf("%s: caller %q stored uncleaned", tt.name, row.Caller)
+			}
+			leads, err := h.svc.Store.Leads(context.Background(), h.org.ID, tt.wantFrom)
+			if err != nil || len(leads) != 1 {
+				t.Fatalf("%s: leads of %s = %v, %v: want the caller's one lead", tt.name, tt.wantFrom, leads, err)
+			}
+			if n := h.count("messages", "sid = ? AND lead_id = ?", p["MessageSid"], leads[0].ID); n != 1 {
+				t.Errorf("%s: message threaded on the lead %d times, want 1", tt.name, n)
+			}
+		}
+	})
+}
+
+// An unsigned delivery with hostile bytes anywhere is refused like any other, and its
+// refusal is in the evidence on both databases.
+func TestUnsignedHostileBytesAreRefusedWithEvidence(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		h := newHarness(t, dsn)
+		const route = "/api/twilio/sms/inbound"
+		formCT := "application/x-www-form-urlencoded"
+		good := "AccountSid=" + testAccount + "&MessageSid=" + newSID("SM") + "&To=%2B15125550100&Body=x"
+		for _, tt := range []struct {
+			name, target, contentType, body string
+			want                            int
+		}{
+			{"nul in from", route, formCT, good + "&From=%00%2B1512", 403},
+			{"invalid utf-8 in call sid", route, formCT, good + "&From=%2B15125550123&CallSid=%ff%fe", 403},
+			{"raw bytes in the query", route + "?x=\xff\xfe", formCT, good + "&From=%2B15125550123", 403},
+			{"raw bytes in a content-type parameter", route, formCT + "; charset=\xff\xc0\xaf", good + "&From=%2B15125550123", 415},
+		} {
+			code := h.rawPost(tt.target, tt.contentType, []byte(tt.body), nil)
+			if code != tt.want {
+				t.Errorf("%s: status %d, want %d", tt.name, code, tt.want)
+				continue
+			}
+			row := h.lastRow()
+			if row.Status != store.StatusRejected || (row.Signature != "missing" && tt.want == 403) || row.HTTPStatus != tt.want ||
+				!bytes.Equal(row.Body, []byte(tt.body)) {
+				t.Errorf("%s: evidence %+v, want rejected, signature missing, body byte-exact", tt.name, row)
+			}
+			for _, s := range []string{row.URL, row.ContentType, row.CallSID, row.Caller, row.Error} {
+				if !textClean(s) {
+					t.Errorf("%s: stored text %q is not valid UTF-8 without NUL", tt.name, s)
+				}
+			}
+		}
+	})
+}
+
+// Identifiers longer than any provider sends are refused 400 before they become keys, with
+// their evidence kept, on both databases (PostgreSQL cannot index a 10,000-byte key).
+func TestOversizedIdentifiersAreRefused(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		h := newHarness(t, dsn)
+		long := strings.Repeat("a", 10000)
+		c := h.newCall(callerPhone)
+		c.sid = "CA" + long
+		code, answer := h.inbound(c)
+		if code != 400 {
+			t.Fatalf("long CallSid: status %d, want 400: %s", code, answer)
+		}
+		if row := h.lastRow(); row.Status != store.StatusRejected || row.Signature != "valid" || len(row.CallSID) > 64 || !row.Cleaned {
+			t.Errorf("long CallSid: evidence %s/%s call_sid %d bytes cleaned=%v", row.Status, row.Signature, len(row.CallSID), row.Cleaned)
+		}
+		code, answer = h.post("/api/twilio/sms/inbound", twilio.Params{"AccountSid": testAccount, "MessageSid": "SM" + long,
+			"From": callerPhone, "To": trackedNum, "Body": "hi"})
+		if code != 400 || h.lastRow().Status != store.StatusRejected {
+			t.Errorf("long MessageSid: status %d, want 400 and a rejected row: %s", code, answer)
+		}
+		payload := []byte(`{"id":"evt_` + long + `","object":"event","type":"customer.created","created":1764000000,` +
+			`"data":{"object":{"id":"cus_X1","object":"customer","metadata":{}}}}`)
+		if a := h.postStripe(payload); a.code != 400 || h.lastRow().Status != store.StatusRejected {
+			t.Errorf("long Stripe event id: status %d, want 400 and a rejected row: %s", a.code, a.body)
+		}
+		if n := h.count("calls", ""); n != 0 {
+			t.Errorf("%d calls recorded, want none", n)
+		}
+		if n := h.count("messages", ""); n != 0 {
+			t.Errorf("%d messages recorded, want none", n)
+		}
+	})
+}
+
+// A NUL in a Stripe event's org metadata no longer fails every retry: the event is applied
+// with the NUL removed and its row flagged.
+func TestStripeNULInMetadataIsApplied(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		h := newHarness(t, dsn)
+		payload := []byte(`{"id":"evt_nul1","object":"event","type":"customer.created","created":1764000000,` +
+			`"data":{"object":{"id":"cus_Nul1","object":"customer","name":"bad \ud800 name","metadata":{"callsnare_org":"acme-hvac\u0000"}}}}`)
+		a := h.postStripe(payload)
+		if a.code != 200 {
+			t.Fatalf("status %d, want 200: %s", a.code, a.body)
+		}
+		row := h.lastRow()
+		if row.Status != store.StatusProcessed || !row.Cleaned || !bytes.Equal(row.Body, payload) {
+			t.Errorf("evidence %s cleaned=%v, want processed, cleaned, byte-exact", row.Status, row.Cleaned)
+		}
+		if n := h.count("stripe_customers", "customer_id = ? AND org_id = ?", "cus_Nul1", h.org.ID); n != 1 {
+			t.Errorf("customer mapped to the org %d times, want 1", n)
+		}
+	})
+}
