@@ -1,21 +1,18 @@
 // Package jobs is the durable work that happens after a webhook is answered: sending
-// text-backs and settling calls whose dial never completed. It runs on River, in the same
-// database as everything else, so a job is enqueued in the very transaction that decides it.
+// text-backs and settling calls whose dial never completed. Jobs live in the same database
+// as everything else, so a job is enqueued in the very transaction that decides it; a
+// worker claims due jobs with a lease, so a job held by a process that died is taken up
+// again once its lease runs out.
 package jobs
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"sync"
 	"time"
-
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver"
-	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
-	"github.com/riverqueue/river/riverdriver/riversqlite"
-	"github.com/riverqueue/river/rivermigrate"
 
 	"github.com/callsnare/callsnare/internal/metrics"
 	"github.com/callsnare/callsnare/internal/store"
@@ -29,45 +26,62 @@ type Config struct {
 	Template       string        // default text-back template
 	EnforceBilling bool
 	GracePastDue   bool
-	Workers        int           // concurrent jobs per process
-	PollInterval   time.Duration // how often idle workers look for new jobs
-	SendTimeout    time.Duration
+	Workers        int           // jobs run at once per process (default 64: they mostly wait on Twilio)
+	PollInterval   time.Duration // how often idle workers look for due jobs (default 100ms)
+	SendTimeout    time.Duration // bound on one request to Twilio (default 10s)
+	// Lease is how long a claimed job is held by its worker (default 15s). A job whose
+	// process died is due again when its lease runs out, so it is taken up again within
+	// Lease + PollInterval, by a restarted process or by another replica. A job runs with
+	// a deadline inside its lease, so a live worker never loses its job to another.
+	Lease time.Duration
+	// MaxAttempts bounds the claims of one job (default 10).
+	MaxAttempts int
 }
+
+// Handler works one job. An error retries it later with backoff, unless it is wrapped by
+// Cancel or the job has had MaxAttempts tries; then the job is dropped.
+type Handler func(ctx context.Context, job store.Job) error
+
+type cancelError struct{ err error }
+
+func (e cancelError) Error() string { return e.err.Error() }
+func (e cancelError) Unwrap() error { return e.err }
+
+// Cancel marks an error after which the job must not be tried again.
+func Cancel(err error) error { return cancelError{err} }
+
+type snoozeError struct {
+	after  time.Duration
+	reason string
+}
+
+func (e snoozeError) Error() string { return "snoozed: " + e.reason }
+
+// Snooze puts the job back to run again after d without counting the attempt: its work
+// is waiting on something else (another text-back to the same caller being sent).
+func Snooze(d time.Duration, reason string) error { return snoozeError{d, reason} }
 
 // Queue enqueues and works CallSnare's jobs.
 type Queue struct {
-	client *river.Client[*sql.Tx]
-	db     *sql.DB
-	cfg    Config
-	own    bool // db was opened for the queue and is closed with it
-	now    func() time.Time
+	store    *store.Store
+	cfg      Config
+	log      *slog.Logger
+	now      func() time.Time // the clock the rules decide with
+	handlers map[string]Handler
+
+	wake  chan struct{} // a job was enqueued here: look now
+	freed chan struct{} // a worker finished: there is room again
+	slots chan struct{} // one per running job
+
+	stop    context.CancelFunc // ends the fetch loop
+	abandon context.CancelFunc // cancels running jobs
+	fetched chan struct{}      // closed when the fetch loop has returned
+	running sync.WaitGroup
 }
 
-func driver(st *store.Store, db *sql.DB) riverdriver.Driver[*sql.Tx] {
-	if st.Driver() == store.Postgres {
-		return riverdatabasesql.New(db)
-	}
-	return riversqlite.New(db)
-}
-
-// Migrate creates or updates the queue's own tables.
-func Migrate(ctx context.Context, st *store.Store) error {
-	db, err := st.SQLDB()
-	if err != nil {
-		return err
-	}
-	if st.Driver() == store.SQLite {
-		defer db.Close()
-	}
-	m, err := rivermigrate.New(driver(st, db), nil)
-	if err != nil {
-		return fmt.Errorf("queue migrations: %w", err)
-	}
-	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
-		return fmt.Errorf("migrate queue: %w", err)
-	}
-	return nil
-}
+// Migrate creates or updates the queue's tables: they are among the store's migrations;
+// this remains for callers that migrate the queue on its own.
+func Migrate(ctx context.Context, st *store.Store) error { return nil }
 
 // Deps are the collaborators the workers use.
 type Deps struct {
@@ -78,8 +92,8 @@ type Deps struct {
 	Now     func() time.Time
 }
 
-// New builds the queue. With a Sender it also works jobs once started; without one it can
-// only enqueue.
+// New builds the queue. With a Sender it also works text-back and settle jobs once
+// started; without one it can only enqueue.
 func New(cfg Config, d Deps) (*Queue, error) {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
@@ -88,126 +102,228 @@ func New(cfg Config, d Deps) (*Queue, error) {
 		d.Now = time.Now
 	}
 	if cfg.Workers <= 0 {
-		cfg.Workers = 8
+		cfg.Workers = 64
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = 100 * time.Millisecond
 	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = 15 * time.Second
+	}
 	if cfg.SendTimeout <= 0 {
-		cfg.SendTimeout = 15 * time.Second
+		cfg.SendTimeout = 10 * time.Second
 	}
-	db, err := d.Store.SQLDB()
-	if err != nil {
-		return nil, err
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 10
 	}
-	q := &Queue{db: db, cfg: cfg, own: d.Store.Driver() == store.SQLite, now: d.Now}
-	rc := &river.Config{
-		Logger:      d.Logger.With("component", "queue"),
-		MaxAttempts: 10,
-		JobTimeout:  cfg.SendTimeout + 5*time.Second,
+	q := &Queue{
+		store: d.Store, cfg: cfg, log: d.Logger.With("component", "queue"), now: d.Now,
+		handlers: map[string]Handler{},
+		wake:     make(chan struct{}, 1), freed: make(chan struct{}, 1),
+		slots: make(chan struct{}, cfg.Workers),
 	}
 	if d.Sender != nil {
-		workers := river.NewWorkers()
-		river.AddWorker(workers, &textbackWorker{q: q, store: d.Store, sender: d.Sender, metrics: d.Metrics, log: d.Logger})
-		river.AddWorker(workers, &settleWorker{q: q, store: d.Store})
-		rc.Workers = workers
-		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}}
-		// Without LISTEN/NOTIFY (SQLite, or PostgreSQL through database/sql) River polls;
-		// the interval bounds how long a text-back waits after its call was missed.
-		rc.FetchCooldown = cfg.PollInterval / 2
-		rc.FetchPollInterval = cfg.PollInterval
-		rc.PollOnly = true
-	}
-	q.client, err = river.NewClient(driver(d.Store, db), rc)
-	if err != nil {
-		q.closeDB()
-		return nil, fmt.Errorf("queue client: %w", err)
+		tb := &textbackWorker{q: q, store: d.Store, sender: d.Sender, metrics: d.Metrics, log: d.Logger}
+		q.Register(KindTextback, tb.Work)
+		sw := &settleWorker{q: q, store: d.Store}
+		q.Register(KindSettle, sw.Work)
 	}
 	return q, nil
 }
 
-// Start begins working jobs; it returns at once.
+// Register sets the handler of a kind of job; call it before Start.
+func (q *Queue) Register(kind string, h Handler) { q.handlers[kind] = h }
+
+// Start begins working jobs; it returns at once. A queue with no handlers only enqueues.
 func (q *Queue) Start(ctx context.Context) error {
-	if err := q.client.Start(ctx); err != nil {
-		return fmt.Errorf("start queue: %w", err)
+	if q.stop != nil {
+		return errors.New("start queue: already started")
 	}
+	if len(q.handlers) == 0 {
+		return nil
+	}
+	fetchCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	workCtx, abandon := context.WithCancel(context.WithoutCancel(ctx))
+	q.stop, q.abandon, q.fetched = stop, abandon, make(chan struct{})
+	go q.fetch(fetchCtx, workCtx)
 	return nil
 }
 
-// Stop lets running jobs finish (until ctx ends, then cancels them) and releases the queue.
+// Stop stops taking jobs and lets running ones finish until ctx ends, then cancels them.
+// A cancelled job keeps its lease and is taken up again when the lease runs out.
 func (q *Queue) Stop(ctx context.Context) error {
-	err := q.client.Stop(ctx)
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		err = q.client.StopAndCancel(context.Background())
+	if q.stop == nil {
+		return nil
 	}
-	q.closeDB()
-	if err != nil {
-		return fmt.Errorf("stop queue: %w", err)
+	q.stop()
+	<-q.fetched
+	done := make(chan struct{})
+	go func() { q.running.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = fmt.Errorf("stop queue: %w", ctx.Err())
+		q.abandon()
+		<-done
 	}
-	return nil
+	q.abandon()
+	return err
 }
 
-func (q *Queue) closeDB() {
-	if q.own {
-		q.db.Close()
+// fetch claims due jobs while there is room and hands each to a worker goroutine.
+func (q *Queue) fetch(ctx, workCtx context.Context) {
+	defer close(q.fetched)
+	poll := time.NewTimer(q.cfg.PollInterval)
+	defer poll.Stop()
+	for {
+		if room := cap(q.slots) - len(q.slots); room > 0 {
+			jobs, err := q.store.ClaimJobs(ctx, room, q.cfg.Lease, time.Now())
+			if err != nil && ctx.Err() == nil {
+				q.log.Warn("claim_jobs_failed", "err", err)
+			}
+			for _, j := range jobs {
+				q.slots <- struct{}{}
+				q.running.Add(1)
+				go q.work(workCtx, j)
+			}
+		}
+		// A finished job wakes the loop only when every slot is taken: otherwise each job
+		// would cost a claim of its own instead of sharing the next one.
+		var freed chan struct{}
+		if len(q.slots) == cap(q.slots) {
+			freed = q.freed
+		}
+		if !poll.Stop() {
+			select {
+			case <-poll.C:
+			default:
+			}
+		}
+		poll.Reset(q.cfg.PollInterval)
+		select {
+		case <-ctx.Done():
+			return
+		case <-q.wake:
+		case <-freed:
+		case <-poll.C:
+		}
 	}
+}
+
+// work runs one claimed job within its lease and records the result.
+func (q *Queue) work(ctx context.Context, j store.Job) {
+	defer func() {
+		<-q.slots
+		select {
+		case q.freed <- struct{}{}:
+		default:
+		}
+		q.running.Done()
+	}()
+	h, ok := q.handlers[j.Kind]
+	var err error
+	if !ok {
+		err = Cancel(fmt.Errorf("no handler for job kind %q", j.Kind))
+	} else {
+		// Finish well inside the lease: the last quarter is left for recording the result.
+		jctx, cancel := context.WithTimeout(ctx, q.cfg.Lease*3/4)
+		err = q.safely(jctx, h, j)
+		cancel()
+	}
+	// The result is recorded even when the queue is stopping: a finished job must not run
+	// again just because the process is going away.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), q.cfg.Lease/4)
+	defer cancel()
+	var cerr cancelError
+	var serr snoozeError
+	switch {
+	case err == nil:
+		err = q.store.FinishJob(rctx, j)
+	case errors.As(err, &cerr) || j.Attempts >= q.cfg.MaxAttempts:
+		q.log.Error("job_dropped", "kind", j.Kind, "key", j.Key, "attempt", j.Attempts, "err", err)
+		err = q.store.FinishJob(rctx, j)
+	case ctx.Err() != nil:
+		return // stopping: the lease runs out and the job is taken up again
+	case errors.As(err, &serr):
+		err = q.store.RetryJob(rctx, j, time.Now().Add(serr.after), serr.reason, true)
+	default:
+		q.log.Warn("job_failed", "kind", j.Kind, "key", j.Key, "attempt", j.Attempts, "err", err)
+		err = q.store.RetryJob(rctx, j, time.Now().Add(nextRetry(j.Attempts)), err.Error(), false)
+	}
+	if err != nil {
+		// The lease runs out and the job runs again; every handler is idempotent.
+		q.log.Warn("job_result_not_recorded", "kind", j.Kind, "key", j.Key, "err", err)
+	}
+}
+
+// safely runs a handler, turning a panic into an error so that one bad job cannot take the
+// process down.
+func (q *Queue) safely(ctx context.Context, h Handler, j store.Job) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("job panicked: %v", r)
+		}
+	}()
+	return h(ctx, j)
+}
+
+// nextRetry backs off exponentially from one second to two minutes, with jitter so that a
+// burst of 429s does not come back all at once.
+func nextRetry(attempt int) time.Duration {
+	d := time.Second << min(max(attempt-1, 0), 7)
+	return d + time.Duration(rand.Int64N(int64(d/4)))
 }
 
 // Pending counts the jobs not finished yet: waiting, scheduled, retrying or running.
 func (q *Queue) Pending(ctx context.Context) (int, error) {
-	var n int
-	err := q.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM river_job
-		WHERE state IN ('available', 'scheduled', 'retryable', 'running')`).Scan(&n)
-	if err != nil {
-		return 0, fmt.Errorf("count pending jobs: %w", err)
-	}
-	return n, nil
+	c, err := q.store.CountJobs(ctx, time.Now())
+	return c.Pending, err
 }
 
-// Idle reports whether the queue has nothing to do now: no job available, running or
-// retrying. Jobs scheduled for later (a settle check) do not count until they are due.
+// Idle reports whether the queue has nothing to do now: no job due, running or retrying.
+// Jobs scheduled for later (a settle check) do not count until they are due.
 func (q *Queue) Idle(ctx context.Context) (bool, error) {
-	var n int
-	err := q.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM river_job
-		WHERE state IN ('available', 'retryable', 'running')`).Scan(&n)
-	if err != nil {
-		return false, fmt.Errorf("count busy jobs: %w", err)
-	}
-	return n == 0, nil
+	c, err := q.store.CountJobs(ctx, time.Now())
+	return c.Busy == 0, err
 }
 
-// EnqueueTextback schedules the text-back of a missed call, once per call. Without a
-// delay the job is available at once; a scheduled one waits for River's scheduler, which
-// promotes due jobs every few seconds.
-func (q *Queue) EnqueueTextback(ctx context.Context, tx *store.Tx, callSID string) error {
-	opts := &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true}}
-	if q.cfg.TextbackDelay > 0 {
-		opts.ScheduledAt = q.now().Add(q.cfg.TextbackDelay)
+// Enqueue puts a job on the queue in the caller's transaction: it exists if and only if
+// the transaction commits. The jobs of one batch are inserted together, in one statement,
+// just before it commits; a second job of the same kind and key is dropped.
+func (q *Queue) Enqueue(ctx context.Context, tx *store.Tx, j store.NewJob) error {
+	if j.RunAt.IsZero() {
+		j.RunAt = time.Now()
 	}
-	q.pending(tx).add("textback:"+callSID, river.InsertManyParams{Args: TextbackArgs{CallSID: callSID}, InsertOpts: opts})
+	q.pending(tx).add(j)
 	return nil
+}
+
+// EnqueueTextback schedules the text-back of a missed call, once per call.
+func (q *Queue) EnqueueTextback(ctx context.Context, tx *store.Tx, callSID string) error {
+	at := time.Now()
+	if q.cfg.TextbackDelay > 0 {
+		at = q.now().Add(q.cfg.TextbackDelay)
+	}
+	return q.Enqueue(ctx, tx, store.NewJob{Kind: KindTextback, Key: callSID, RunAt: at})
 }
 
 // EnqueueSettle schedules the settle check of a call that ended without a dial-complete.
 func (q *Queue) EnqueueSettle(ctx context.Context, tx *store.Tx, callSID string, at time.Time) error {
-	q.pending(tx).add("settle:"+callSID, river.InsertManyParams{Args: SettleArgs{CallSID: callSID},
-		InsertOpts: &river.InsertOpts{ScheduledAt: at, UniqueOpts: river.UniqueOpts{ByArgs: true}}})
-	return nil
+	return q.Enqueue(ctx, tx, store.NewJob{Kind: KindSettle, Key: callSID, RunAt: at})
 }
 
-// pendingJobs are the jobs the units of one batch enqueued; they are inserted together,
-// in one statement, just before the batch commits.
+// pendingJobs are the jobs the units of one batch enqueued.
 type pendingJobs struct {
-	seen   map[string]bool
-	params []river.InsertManyParams
+	seen map[[2]string]bool
+	jobs []store.NewJob
 }
 
-// add keeps the first of several identical jobs: River refuses a unique job twice in one
-// insert.
-func (p *pendingJobs) add(key string, job river.InsertManyParams) {
-	if !p.seen[key] {
-		p.seen[key] = true
-		p.params = append(p.params, job)
+func (p *pendingJobs) add(j store.NewJob) {
+	k := [2]string{j.Kind, j.Key}
+	if !p.seen[k] {
+		p.seen[k] = true
+		p.jobs = append(p.jobs, j)
 	}
 }
 
@@ -215,15 +331,18 @@ func (q *Queue) pending(tx *store.Tx) *pendingJobs {
 	fresh := false
 	p := tx.Stash(q, func() any {
 		fresh = true
-		return &pendingJobs{seen: map[string]bool{}}
+		return &pendingJobs{seen: map[[2]string]bool{}}
 	}).(*pendingJobs)
 	if fresh {
 		tx.BeforeCommit(func(ctx context.Context, tx *store.Tx) error {
-			if len(p.params) == 0 {
-				return nil
+			if err := tx.InsertJobs(ctx, p.jobs, time.Now()); err != nil {
+				return fmt.Errorf("enqueue: %w", err)
 			}
-			if _, err := q.client.InsertManyTx(ctx, tx.Tx.Tx, p.params); err != nil {
-				return fmt.Errorf("enqueue %d jobs: %w", len(p.params), err)
+			// A claim queued behind this commit sees the jobs; on SQLite it cannot run
+			// before it.
+			select {
+			case q.wake <- struct{}{}:
+			default:
 			}
 			return nil
 		})
@@ -235,20 +354,4 @@ func (q *Queue) pending(tx *store.Tx) *pendingJobs {
 func (q *Queue) Rules() store.CallRules {
 	return store.CallRules{Settle: q.cfg.Settle, Template: q.cfg.Template,
 		EnforceBilling: q.cfg.EnforceBilling, GracePastDue: q.cfg.GracePastDue}
-}
-
-// quietHandler passes on River's warnings and errors only: its routine info lines (job
-// counts every few seconds) would drown the service's own log.
-type quietHandler struct{ slog.Handler }
-
-func (h quietHandler) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= slog.LevelWarn && h.Handler.Enabled(ctx, l)
-}
-
-func (h quietHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return quietHandler{h.Handler.WithAttrs(as)}
-}
-
-func (h quietHandler) WithGroup(name string) slog.Handler {
-	return quietHandler{h.Handler.WithGroup(name)}
 }

@@ -22,9 +22,12 @@ func openQueue(t *testing.T, dsn string) (*store.Store, *jobs.Queue) {
 	if err := st.Migrate(ctx); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
-	if err := jobs.Migrate(ctx, st); err != nil {
-		t.Fatalf("migrate queue: %v", err)
-	}
+	return openQueueOn(t, st)
+}
+
+// openQueueOn builds a queue that only enqueues, over st.
+func openQueueOn(t *testing.T, st *store.Store) (*store.Store, *jobs.Queue) {
+	t.Helper()
 	q, err := jobs.New(jobs.Config{}, jobs.Deps{Store: st})
 	if err != nil {
 		t.Fatalf("new queue: %v", err)

@@ -5,10 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"time"
-
-	"github.com/riverqueue/river"
 
 	"github.com/callsnare/callsnare/internal/billing"
 	"github.com/callsnare/callsnare/internal/callflow"
@@ -24,16 +21,20 @@ type Sender interface {
 	Lookup(ctx context.Context, from, to, body string, since time.Time) (sid string, found bool, err error)
 }
 
-// TextbackArgs identifies the text-back of one call; unique, so a call has one job.
-type TextbackArgs struct {
-	CallSID string `json:"call_sid" river:"unique"`
-}
+// Job kinds.
+const (
+	KindTextback = "textback" // key: the call's CallSid
+	KindSettle   = "settle"   // key: the call's CallSid
+)
 
-// Kind implements river.JobArgs.
-func (TextbackArgs) Kind() string { return "textback" }
+// A text-back whose caller is being texted by another waits snoozeStep at a time, for at
+// most snoozeFor; then it gives up as if the other had been sent.
+const (
+	snoozeStep = 200 * time.Millisecond
+	snoozeFor  = 5 * time.Minute
+)
 
 type textbackWorker struct {
-	river.WorkerDefaults[TextbackArgs]
 	q       *Queue
 	store   *store.Store
 	sender  Sender
@@ -41,23 +42,15 @@ type textbackWorker struct {
 	log     *slog.Logger
 }
 
-// NextRetry backs off exponentially from one second to two minutes, with jitter so that
-// a burst of 429s does not come back all at once.
-func (w *textbackWorker) NextRetry(job *river.Job[TextbackArgs]) time.Time {
-	d := time.Second << min(job.Attempt-1, 7)
-	d += time.Duration(rand.Int64N(int64(d / 4)))
-	return time.Now().Add(d)
-}
-
 // Work re-checks the rules as of now and sends, at most once: the attempt is recorded
 // before the request, and an attempt whose result is unknown is looked up at Twilio before
 // anything is sent again.
-func (w *textbackWorker) Work(ctx context.Context, job *river.Job[TextbackArgs]) error {
-	sid := job.Args.CallSID
+func (w *textbackWorker) Work(ctx context.Context, job store.Job) error {
+	sid := job.Key
 	now := w.q.now()
 	st, err := w.store.TextbackState(ctx, sid, w.q.cfg.Cooldown, now)
 	if errors.Is(err, store.ErrNotFound) {
-		return river.JobCancel(err)
+		return Cancel(err)
 	}
 	if err != nil {
 		return err
@@ -100,8 +93,19 @@ func (w *textbackWorker) Work(ctx context.Context, job *river.Job[TextbackArgs])
 		return err
 	}
 	if !claimed {
-		// Another text-back to this caller went out (or is going out) first. If this one
-		// is still waiting, the cooldown suppresses it; otherwise a STOP already did.
+		// Another text-back to this caller went out or is going out. While it is being
+		// sent, wait for its result: if it fails, this one goes instead.
+		again, err := w.store.TextbackState(ctx, sid, w.q.cfg.Cooldown, w.q.now())
+		if err != nil {
+			return err
+		}
+		if s := again.Message.Status; s != store.TextbackQueued && s != store.TextbackSending {
+			return nil // a STOP decided it meanwhile
+		}
+		if !again.RecentlyTexted && time.Since(job.CreatedAt.Time) < snoozeFor {
+			return Snooze(snoozeStep, "another text-back to the caller is being sent")
+		}
+		// It went out within the cooldown: this one is suppressed if it still waits.
 		changed, err := w.store.UpdateTextback(ctx, sid, []string{store.TextbackQueued},
 			store.TextbackUpdate{Status: store.TextbackSuppressed, Reason: string(callflow.SuppressCooldown)}, now)
 		if changed {
@@ -119,7 +123,7 @@ func (w *textbackWorker) Work(ctx context.Context, job *river.Job[TextbackArgs])
 		return err
 	}
 	var se *twilio.SendError
-	last := job.Attempt >= job.MaxAttempts
+	last := job.Attempts >= w.q.cfg.MaxAttempts
 	switch {
 	case errors.As(err, &se) && se.Kind == twilio.ErrKindPermanent, last:
 		w.metrics.Send("failed")
@@ -143,23 +147,14 @@ func (w *textbackWorker) Work(ctx context.Context, job *river.Job[TextbackArgs])
 	}
 }
 
-// SettleArgs identifies a call whose settle window is to be checked.
-type SettleArgs struct {
-	CallSID string `json:"call_sid" river:"unique"`
-}
-
-// Kind implements river.JobArgs.
-func (SettleArgs) Kind() string { return "settle" }
-
 type settleWorker struct {
-	river.WorkerDefaults[SettleArgs]
 	q     *Queue
 	store *store.Store
 }
 
 // Work records that the call's settle window has passed; if no dial-complete came, the
 // call is missed and its text-back is created.
-func (w *settleWorker) Work(ctx context.Context, job *river.Job[SettleArgs]) error {
-	_, err := w.store.Settle(ctx, job.Args.CallSID, w.q.Rules(), w.q, w.q.now())
+func (w *settleWorker) Work(ctx context.Context, job store.Job) error {
+	_, err := w.store.Settle(ctx, job.Key, w.q.Rules(), w.q, w.q.now())
 	return err
 }

@@ -128,23 +128,21 @@ func (sc *scratch) copyOrgs(ctx context.Context, src *store.Store) error {
 // drainTimeout bounds the wait for the scratch's due jobs after one delivery.
 const drainTimeout = 30 * time.Second
 
-// drain waits until the scratch has no job due: text-backs are decided before the next
+// drain waits until the scratch's queue is idle: text-backs are decided before the next
 // delivery, as they are within a poll interval in production (textback.delay 0). Settle
-// jobs are scheduled beyond any replay and do not count.
+// jobs scheduled for later do not count.
 func (sc *scratch) drain(ctx context.Context) error {
-	db := sc.svc.Store.DB()
 	deadline := time.Now().Add(drainTimeout)
 	for {
-		var n int
-		err := db.GetContext(ctx, &n, `SELECT COUNT(*) FROM river_job WHERE state IN ('available', 'running', 'retryable')
-			OR (state = 'scheduled' AND kind <> 'settle')`)
+		idle, err := sc.svc.Queue.Idle(ctx)
 		if err != nil {
-			return fmt.Errorf("count scratch jobs: %w", err)
+			return fmt.Errorf("scratch queue: %w", err)
 		}
-		if n == 0 {
+		if idle {
 			return nil
 		}
 		if time.Now().After(deadline) {
+			n, _ := sc.svc.Queue.Pending(ctx)
 			return fmt.Errorf("scratch jobs not done after %s: %d left", drainTimeout, n)
 		}
 		select {

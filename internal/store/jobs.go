@@ -1,0 +1,132 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Job is a unit of work on the durable queue, as a worker claimed it.
+type Job struct {
+	ID        int64  `db:"id"`
+	Kind      string `db:"kind"`
+	Key       string `db:"key"`
+	Args      string `db:"args"`
+	Attempts  int    `db:"attempts"` // this claim's number, from 1
+	RunAt     Time   `db:"run_at"`
+	CreatedAt Time   `db:"created_at"`
+}
+
+// NewJob is a job to enqueue: one per kind and key while it is not finished.
+type NewJob struct {
+	Kind  string
+	Key   string
+	Args  string
+	RunAt time.Time
+}
+
+// InsertJobs puts jobs on the queue within the transaction, in one statement. A job whose
+// kind and key are already waiting or running is left as it is.
+func (tx *Tx) InsertJobs(ctx context.Context, jobs []NewJob, now time.Time) error {
+	if len(jobs) == 0 {
+		return nil
+	}
+	q := `INSERT INTO jobs (kind, key, args, run_at, created_at) VALUES (?, ?, ?, ?, ?)` +
+		strings.Repeat(`, (?, ?, ?, ?, ?)`, len(jobs)-1) + ` ON CONFLICT (kind, key) DO NOTHING`
+	args := make([]any, 0, 5*len(jobs))
+	for _, j := range jobs {
+		args = append(args, j.Kind, j.Key, j.Args, T(j.RunAt), T(now))
+	}
+	if _, err := tx.exec(ctx, q, args...); err != nil {
+		return fmt.Errorf("insert %d jobs: %w", len(jobs), classify(err))
+	}
+	return nil
+}
+
+const jobColumns = `id, kind, key, args, attempts, run_at, created_at`
+
+// ClaimJobs leases up to limit due jobs, oldest first, until now+lease. A job whose lease
+// ran out (its worker died or hung) is due again: that is how work held by a dead process
+// is taken up. On PostgreSQL, SKIP LOCKED lets replicas claim side by side; on SQLite the
+// claim is one more unit of the group commit, never a write lock of its own.
+func (s *Store) ClaimJobs(ctx context.Context, limit int, lease time.Duration, now time.Time) ([]Job, error) {
+	lock := ""
+	if s.driver == Postgres {
+		lock = ` FOR UPDATE SKIP LOCKED`
+	}
+	q := `UPDATE jobs SET lease_until = ?, attempts = attempts + 1 WHERE id IN (SELECT id FROM jobs
+		WHERE run_at <= ? AND (lease_until IS NULL OR lease_until <= ?) ORDER BY run_at LIMIT ?` + lock + `)
+		RETURNING ` + jobColumns
+	var jobs []Job
+	err := s.Write(ctx, func(tx *Tx) error {
+		jobs = jobs[:0]
+		if err := tx.sel(ctx, &jobs, q, T(now.Add(lease)), T(now), T(now), limit); err != nil {
+			return fmt.Errorf("claim jobs: %w", classify(err))
+		}
+		return nil
+	})
+	return jobs, err
+}
+
+// FinishJob removes a job its worker is done with. A worker whose lease was taken over
+// (the job was claimed again since) finishes nothing.
+func (s *Store) FinishJob(ctx context.Context, j Job) error {
+	return s.Write(ctx, func(tx *Tx) error {
+		if _, err := tx.exec(ctx, `DELETE FROM jobs WHERE id = ? AND attempts = ?`, j.ID, j.Attempts); err != nil {
+			return fmt.Errorf("finish job %d: %w", j.ID, classify(err))
+		}
+		return nil
+	})
+}
+
+// RetryJob releases a job to run again at runAt, noting why. A snoozed job (it found its
+// work not ready yet) gets its attempt back.
+func (s *Store) RetryJob(ctx context.Context, j Job, runAt time.Time, reason string, snoozed bool) error {
+	back := 0
+	if snoozed {
+		back = 1
+	}
+	return s.Write(ctx, func(tx *Tx) error {
+		if _, err := tx.exec(ctx, `UPDATE jobs SET run_at = ?, lease_until = NULL, last_error = ?, attempts = attempts - ?
+			WHERE id = ? AND attempts = ?`, T(runAt), jobError(reason), back, j.ID, j.Attempts); err != nil {
+			return fmt.Errorf("retry job %d: %w", j.ID, classify(err))
+		}
+		return nil
+	})
+}
+
+// JobCounts are the queue's jobs not finished: all of them (Pending) and those due, running
+// or retrying (Busy); a job scheduled for later and never tried yet is pending, not busy.
+type JobCounts struct {
+	Pending int `db:"pending"`
+	Busy    int `db:"busy"`
+}
+
+// CountJobs counts the queue's unfinished jobs as of now.
+func (s *Store) CountJobs(ctx context.Context, now time.Time) (JobCounts, error) {
+	var c JobCounts
+	err := s.db.GetContext(ctx, &c, s.rebind(`SELECT COUNT(*) AS pending,
+		COALESCE(SUM(CASE WHEN run_at <= ? OR attempts > 0 THEN 1 ELSE 0 END), 0) AS busy FROM jobs`), readArg(s.driver, T(now)))
+	if err != nil {
+		return JobCounts{}, fmt.Errorf("count jobs: %w", classify(err))
+	}
+	return c, nil
+}
+
+// readArg is pgArgs for one argument of a read outside a transaction.
+func readArg(d Driver, t Time) any {
+	if d == Postgres {
+		return t.UTC()
+	}
+	return t
+}
+
+// jobError keeps a failure's text storable on both databases and short.
+func jobError(s string) string {
+	s = strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", ""), "\uFFFD")
+	if len(s) > 1000 {
+		s = strings.ToValidUTF8(s[:1000], "")
+	}
+	return s
+}

@@ -1,0 +1,21 @@
+-- +goose Up
+-- The durable job queue: one row per job not finished yet, deleted when it is done. A
+-- worker claims a due row by setting lease_until; a row whose lease has run out (its
+-- worker died) is due again. attempts counts claims and fences a worker whose lease was
+-- taken over: it may only finish or reschedule the row at the attempt it claimed.
+CREATE TABLE jobs (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind        TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    args        TEXT NOT NULL DEFAULT '',
+    run_at      TEXT NOT NULL,
+    lease_until TEXT,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    last_error  TEXT NOT NULL DEFAULT '',
+    created_at  TEXT NOT NULL,
+    UNIQUE (kind, key)
+);
+CREATE INDEX jobs_due ON jobs (run_at);
+
+-- +goose Down
+DROP TABLE jobs;
