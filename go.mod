@@ -23,6 +23,7 @@ require (
 	github.com/spf13/viper v1.21.0
 	github.com/stripe/stripe-go/v76 v76.25.0
 	github.com/twilio/twilio-go v1.31.0
+	golang.org/x/time v0.16.0
 	modernc.org/sqlite v1.62.0
 )
 

@@ -14,6 +14,7 @@ type Metrics struct {
 	Latency    *prometheus.HistogramVec // route
 	Deliveries *prometheus.CounterVec   // route, status (processed, duplicate, ...)
 	Rejected   *prometheus.CounterVec   // route, verdict
+	Limited    *prometheus.CounterVec   // route
 	Sends      *prometheus.CounterVec   // result
 	QueueDepth prometheus.GaugeFunc
 }
@@ -38,11 +39,15 @@ func New(queueDepth func() float64) *Metrics {
 		Rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "callsnare_signature_rejections_total", Help: "Deliveries refused for their signature, by route and verdict.",
 		}, []string{"route", "verdict"}),
+		Limited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "callsnare_signature_rate_limited_total",
+			Help: "Deliveries answered 429, not stored, because their address failed signatures past the threshold, by route.",
+		}, []string{"route"}),
 		Sends: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "callsnare_textback_sends_total", Help: "Text-back attempts by result (sent, suppressed, retry, unknown, failed).",
 		}, []string{"result"}),
 	}
-	reg.MustRegister(m.Requests, m.Latency, m.Deliveries, m.Rejected, m.Sends,
+	reg.MustRegister(m.Requests, m.Latency, m.Deliveries, m.Rejected, m.Limited, m.Sends,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if queueDepth != nil {
 		m.QueueDepth = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -71,5 +76,12 @@ func (m *Metrics) Send(result string) {
 func (m *Metrics) Rejection(route, verdict string) {
 	if m != nil {
 		m.Rejected.WithLabelValues(route, verdict).Inc()
+	}
+}
+
+// RateLimited counts a delivery answered 429 for its address's failed signatures.
+func (m *Metrics) RateLimited(route string) {
+	if m != nil {
+		m.Limited.WithLabelValues(route).Inc()
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/callsnare/callsnare/internal/store"
@@ -203,4 +204,65 @@ func TestStripeNULInMetadataIsApplied(t *testing.T) {
 			t.Errorf("customer mapped to the org %d times, want 1", n)
 		}
 	})
+}
+
+// A flood of forged 1 MiB bodies grows the database by a bounded amount: each refused row
+// keeps an 8 KiB prefix, and past the per-address burst the flood is answered 429 and not
+// stored, while a correctly signed delivery from the same address is still applied.
+func TestForgedFloodIsBounded(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		h := newHarness(t, dsn)
+		const flood = 60
+		body := "AccountSid=" + testAccount + "&CallSid=" + newSID("CA") + "&From=%2B15125550123&To=%2B15125550100&Pad=" +
+			strings.Repeat("x", 1<<20-200)
+		start := time.Now()
+		codes := map[int]int{}
+		for range flood {
+			code, _ := h.raw(http.MethodPost, "/api/twilio/voice/inbound", "application/x-www-form-urlencoded", body,
+				map[string]string{twilio.SignatureHeader: "Zm9yZ2Vk"})
+			codes[code]++
+		}
+		elapsed := time.Since(start)
+		if codes[403]+codes[429] != flood || codes[429] == 0 {
+			t.Fatalf("answers %v: want 403 then 429 past the burst", codes)
+		}
+		var stored struct {
+			Rows  int   `db:"n"`
+			Bytes int64 `db:"bytes"`
+			Whole int64 `db:"whole"`
+		}
+		db := h.svc.Store.DB()
+		if err := db.Get(&stored, `SELECT COUNT(*) AS n, COALESCE(SUM(LENGTH(body)), 0) AS bytes, COALESCE(SUM(body_length), 0) AS whole
+			FROM webhook_log WHERE status = 'rejected'`); err != nil {
+			t.Fatal(err)
+		}
+		// The burst (20), plus what the bucket refilled (1/s) while the flood ran.
+		allowed := 20 + int(elapsed/time.Second) + 1
+		if stored.Rows != codes[403] || stored.Rows > allowed || stored.Bytes > int64(stored.Rows)*store.RefusedBodyKeep {
+			t.Errorf("stored %d rows holding %d body bytes for %v answers: want at most %d rows of at most %d bytes",
+				stored.Rows, stored.Bytes, codes, allowed, store.RefusedBodyKeep)
+		}
+		if stored.Whole != int64(stored.Rows)*int64(len(body)) {
+			t.Errorf("rows record %d bytes of whole bodies, want %d each", stored.Whole, len(body))
+		}
+		t.Logf("%d forged MiB bodies in %v: %v; %d rows kept %d body bytes", flood, elapsed.Round(time.Millisecond), codes, stored.Rows, stored.Bytes)
+
+		h.expect(200)(h.inbound(h.newCall(callerPhone))) // correctly signed, same address
+		metrics := h.get("/metrics")
+		if !strings.Contains(metrics, fmt.Sprintf(`callsnare_signature_rate_limited_total{route="/api/twilio/voice/inbound"} %d`, codes[429])) {
+			t.Errorf("/metrics does not count the %d limited deliveries", codes[429])
+		}
+	})
+}
+
+func (h *harness) get(path string) string {
+	h.t.Helper()
+	resp, err := http.Get(h.url + path)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	_, _ = b.ReadFrom(resp.Body)
+	return b.String()
 }

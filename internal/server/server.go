@@ -35,6 +35,12 @@ type Config struct {
 	Twilio  *twilio.Verifier
 	// Stripe checks Stripe-Signature; without secrets, deliveries are accepted unchecked.
 	Stripe *stripe.Verifier
+	// FailedSignatureRate and FailedSignatureBurst limit failed signatures per remote
+	// address: past the burst, refilled at the rate per second, such deliveries are
+	// answered 429 and not stored. Zero means 1 per second with a burst of 20; a negative
+	// burst turns the limit off.
+	FailedSignatureRate  float64
+	FailedSignatureBurst int
 }
 
 // Server carries the handlers' dependencies.
@@ -45,6 +51,7 @@ type Server struct {
 	metrics *metrics.Metrics
 	log     *slog.Logger
 	now     func() time.Time
+	limit   *failLimiter
 }
 
 // Deps are the collaborators of the server.
@@ -77,7 +84,11 @@ func New(cfg Config, d Deps) *Server {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	return &Server{cfg: cfg, store: d.Store, queue: d.Queue, metrics: d.Metrics, log: d.Logger, now: d.Now}
+	if cfg.FailedSignatureBurst == 0 {
+		cfg.FailedSignatureRate, cfg.FailedSignatureBurst = 1, 20
+	}
+	return &Server{cfg: cfg, store: d.Store, queue: d.Queue, metrics: d.Metrics, log: d.Logger, now: d.Now,
+		limit: newFailLimiter(cfg.FailedSignatureRate, cfg.FailedSignatureBurst, 10000)}
 }
 
 // publicBase is the scheme and host a request was sent to, as the provider saw it.

@@ -113,6 +113,9 @@ func (s *Server) readStripe(w http.ResponseWriter, r *http.Request, ev *store.Ev
 	ev.Signature = string(verdict)
 	if err != nil {
 		s.metrics.Rejection(r.URL.Path, string(verdict))
+		if !s.limit.fail(r.RemoteAddr, s.now()) {
+			return billing.Event{}, errRateLimited
+		}
 		return billing.Event{}, refuse(http.StatusBadRequest, "signature %s: %v", verdict, err)
 	}
 	e, err := stripe.ParseEvent(ev.Body)
@@ -135,6 +138,10 @@ func (s *Server) readStripe(w http.ResponseWriter, r *http.Request, ev *store.Ev
 
 // refuseStripe answers a delivery refused before it could be applied, logged as rejected.
 func (s *Server) refuseStripe(w http.ResponseWriter, r *http.Request, ev *store.Evidence, err error) {
+	if errors.Is(err, errRateLimited) {
+		s.rateLimited(w, r, jsonError(http.StatusTooManyRequests, err.Error()))
+		return
+	}
 	var br *badRequest
 	if !errors.As(err, &br) {
 		s.failWith(w, r, ev, jsonError(http.StatusServiceUnavailable, "temporarily unavailable"), err, ev.ReceivedAt.Time)

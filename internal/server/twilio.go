@@ -258,6 +258,9 @@ func (s *Server) readTwilio(w http.ResponseWriter, r *http.Request, ev *store.Ev
 	ev.Signature = string(verdict)
 	if verdict != twilio.VerdictValid && verdict != twilio.VerdictUnchecked {
 		s.metrics.Rejection(r.URL.Path, string(verdict))
+		if !s.limit.fail(r.RemoteAddr, s.now()) {
+			return nil, errRateLimited
+		}
 		return nil, refuse(http.StatusForbidden, "signature %s for %s", verdict, ev.URL)
 	}
 	// Verified over the bytes as sent; from here on the values reach text columns.
@@ -277,6 +280,10 @@ func (s *Server) readTwilio(w http.ResponseWriter, r *http.Request, ev *store.Ev
 
 // refuseDelivery answers a delivery that could not be applied, and logs it as rejected.
 func (s *Server) refuseDelivery(w http.ResponseWriter, r *http.Request, ev *store.Evidence, spec twilioRouteSpec, err error) {
+	if errors.Is(err, errRateLimited) {
+		s.rateLimited(w, r, errorAnswer(http.StatusTooManyRequests, err.Error(), spec.voice))
+		return
+	}
 	var br *badRequest
 	if !errors.As(err, &br) {
 		s.fail(w, r, ev, spec.voice, err, ev.ReceivedAt.Time)
