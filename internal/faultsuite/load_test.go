@@ -197,6 +197,27 @@ type load struct {
 }
 
 func (c *twilioClient) start(calls []call, workers int) *load {
+	return c.play(calls, workers, func(cl call) error { return c.missedCall(0, cl) })
+}
+
+// startBoth is start with every callback sent to both replicas at once, as when a
+// provider's retry crosses the first delivery and a load balancer spreads them.
+func (c *twilioClient) startBoth(calls []call, workers int) *load {
+	return c.play(calls, workers, func(cl call) error {
+		for _, d := range cl.steps() {
+			errs := make(chan error, 2)
+			for i := range 2 {
+				go func() { errs <- c.deliver(i, d) }()
+			}
+			if err := errors.Join(<-errs, <-errs); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (c *twilioClient) play(calls []call, workers int, play func(call) error) *load {
 	l := &load{}
 	next := make(chan call)
 	go func() {
@@ -210,7 +231,7 @@ func (c *twilioClient) start(calls []call, workers int) *load {
 		go func() {
 			defer l.wg.Done()
 			for cl := range next {
-				if err := c.missedCall(0, cl); err != nil {
+				if err := play(cl); err != nil {
 					l.mu.Lock()
 					l.errs = append(l.errs, err)
 					l.mu.Unlock()
@@ -254,4 +275,17 @@ func (c *twilioClient) all() []attempt {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]attempt(nil), c.attempts...)
+}
+
+// count is how many attempts were answered with status.
+func (c *twilioClient) count(status int) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, a := range c.attempts {
+		if a.status == status {
+			n++
+		}
+	}
+	return n
 }

@@ -240,3 +240,13 @@ func (l *procLog) tail() string {
 func (l *procLog) count(s string) int {
 	return strings.Count(l.text(), s)
 }
+
+// get is the status of GET path, 0 when there is no answer.
+func (p *serveProc) get(path string) int {
+	resp, err := http.Get(p.url + path)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
