@@ -183,3 +183,41 @@ func TestMissedCallMessagePromisesOnlyAQueuedText(t *testing.T) {
 		}
 	}
 }
+
+func TestDeliveryStatusMovesForwardOnly(t *testing.T) {
+	// Folding callbacks in any order gives the furthest status reached.
+	fold := func(seq ...string) string {
+		cur := StatusSent
+		for _, tw := range seq {
+			s, ok := DeliveryStatus(tw)
+			if !ok {
+				continue
+			}
+			for _, b := range StatusesBelow(s) {
+				if b == cur {
+					cur = s
+					break
+				}
+			}
+		}
+		return cur
+	}
+	tests := []struct {
+		name string
+		seq  []string
+		want string
+	}{
+		{"in order", []string{"queued", "sending", "sent", "delivered"}, StatusDelivered},
+		{"late sent", []string{"delivered", "sent", "sending"}, StatusDelivered},
+		{"undelivered then duplicate sent", []string{"undelivered", "sent", "undelivered"}, StatusUndelivered},
+		{"queued after sent is ignored", []string{"queued"}, StatusSent},
+		{"inbound statuses mean nothing", []string{"received", "receiving", "bogus"}, StatusSent},
+		{"read counts as delivered", []string{"read"}, StatusDelivered},
+		{"first final status stays", []string{"failed", "delivered"}, StatusFailed},
+	}
+	for _, tt := range tests {
+		if got := fold(tt.seq...); got != tt.want {
+			t.Errorf("%s: %v folds to %s, want %s", tt.name, tt.seq, got, tt.want)
+		}
+	}
+}

@@ -16,6 +16,7 @@ type callView struct {
 	LeadID         *int64 `json:"lead_id"`
 	TextbackStatus string `json:"textback_status"`
 	TextbackReason string `json:"textback_reason"`
+	TextbackError  string `json:"textback_error"`
 }
 
 func (a *app) callsCmd() *cobra.Command {
@@ -42,7 +43,8 @@ func (a *app) callsCmd() *cobra.Command {
 			for i, c := range calls {
 				views[i] = callView{CallSID: c.CallSID, Org: c.OrgSlug, From: c.From, To: c.To, Outcome: c.Outcome,
 					Reason: c.Reason, DialStatus: c.DialStatus, CallStatus: c.CallStatus, StartedAt: rfc3339(c.StartedAt.Time),
-					TextbackStatus: c.TextbackStatus.String, TextbackReason: c.TextbackReason.String}
+					TextbackStatus: c.TextbackStatus.String, TextbackReason: c.TextbackReason.String,
+					TextbackError: c.TextbackError()}
 				if c.LeadID.Valid {
 					id := c.LeadID.Int64
 					views[i].LeadID = &id
@@ -53,7 +55,11 @@ func (a *app) callsCmd() *cobra.Command {
 			}
 			t := newTable(a.stdout, "STARTED", "CALL SID", "FROM", "OUTCOME", "DIAL", "TEXT-BACK", "REASON")
 			for _, v := range views {
-				t.row(v.StartedAt, v.CallSID, v.From, v.Outcome, dash(v.DialStatus), dash(v.TextbackStatus), dash(v.TextbackReason))
+				why := v.TextbackReason
+				if v.TextbackError != "" {
+					why = v.TextbackError
+				}
+				t.row(v.StartedAt, v.CallSID, v.From, v.Outcome, dash(v.DialStatus), dash(v.TextbackStatus), dash(why))
 			}
 			return t.flush()
 		},

@@ -9,12 +9,15 @@ import (
 )
 
 type messageView struct {
-	Direction string `json:"direction"`
-	Body      string `json:"body"`
-	Status    string `json:"status"`
-	Reason    string `json:"reason,omitempty"`
-	SID       string `json:"sid"`
-	CreatedAt string `json:"created_at"`
+	Direction string           `json:"direction"`
+	Body      string           `json:"body"`
+	Media     []callflow.Media `json:"media"`
+	Status    string           `json:"status"`
+	Reason    string           `json:"reason,omitempty"`
+	ErrorCode string           `json:"error_code"`
+	Error     string           `json:"error,omitempty"`
+	SID       string           `json:"sid"`
+	CreatedAt string           `json:"created_at"`
 }
 
 type leadView struct {
@@ -58,8 +61,9 @@ func (a *app) leadsCmd() *cobra.Command {
 				views[i] = leadView{ID: l.ID, Org: l.OrgSlug, Phone: l.Phone, Status: l.Status, OptedOut: l.OptedOut,
 					CreatedAt: rfc3339(l.CreatedAt.Time), Messages: make([]messageView, len(l.Messages))}
 				for j, m := range l.Messages {
-					views[i].Messages[j] = messageView{Direction: m.Direction, Body: m.Body, Status: m.Status,
-						Reason: m.Reason, SID: m.SID.String, CreatedAt: rfc3339(m.CreatedAt.Time)}
+					views[i].Messages[j] = messageView{Direction: m.Direction, Body: m.Body, Media: m.MediaItems(),
+						Status: m.Status, Reason: m.Reason, ErrorCode: m.ErrorCode, Error: m.ErrorText(),
+						SID: m.SID.String, CreatedAt: rfc3339(m.CreatedAt.Time)}
 				}
 			}
 			if asJSON {
@@ -71,6 +75,9 @@ func (a *app) leadsCmd() *cobra.Command {
 				if n := len(v.Messages); n > 0 {
 					m := v.Messages[n-1]
 					last = fmt.Sprintf("%s %s: %s", m.Direction, m.Status, m.Body)
+					if len(m.Media) > 0 {
+						last += fmt.Sprintf(" [%d media]", len(m.Media))
+					}
 					if r := []rune(last); len(r) > 60 {
 						last = string(r[:57]) + "..."
 					}

@@ -66,7 +66,7 @@ func TestServeDemo(t *testing.T) {
 	// What the demo left is what the operators' commands show, with their field names.
 	call := jsonLine(t, "calls", "--org", "acme-hvac", "--json", "--db", db)
 	for k, want := range map[string]any{"org": "acme-hvac", "to": "+15125550100", "outcome": "missed",
-		"dial_status": "no-answer", "textback_status": "sent", "textback_reason": ""} {
+		"dial_status": "no-answer", "textback_status": "sent", "textback_reason": "", "textback_error": ""} {
 		if call[k] != want {
 			t.Errorf("calls --json: %s = %v, want %v", k, call[k], want)
 		}
@@ -85,6 +85,11 @@ func TestServeDemo(t *testing.T) {
 	if out["direction"] != "outbound" || out["status"] != "sent" || out["sid"] == "" ||
 		in["direction"] != "inbound" || in["status"] != "received" || in["body"] != "Yes please, my AC is blowing warm air" {
 		t.Errorf("lead thread: %v", msgs)
+	}
+	for _, m := range []map[string]any{out, in} {
+		if media, ok := m["media"].([]any); !ok || len(media) != 0 || m["error_code"] != "" {
+			t.Errorf("leads --json message without media or error_code: %v", m)
+		}
 	}
 }
 

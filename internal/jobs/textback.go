@@ -1,10 +1,12 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/callsnare/callsnare/internal/billing"
@@ -128,7 +130,17 @@ func (w *textbackWorker) Work(ctx context.Context, job store.Job) error {
 	case errors.As(err, &se) && se.Kind == twilio.ErrKindPermanent, last:
 		w.metrics.Send("failed")
 		w.log.Warn("textback_failed", "call_sid", sid, "err", err)
-		_, uerr := w.store.UpdateTextback(ctx, sid, []string{store.TextbackSending}, store.TextbackUpdate{Status: store.TextbackFailed, Error: err.Error()}, w.q.now())
+		u := store.TextbackUpdate{Status: store.TextbackFailed, Error: err.Error()}
+		if se != nil && se.Code != 0 {
+			u.ErrorCode = strconv.Itoa(se.Code)
+			u.ErrorMessage = cmp.Or(twilio.DescribeErrorCode(u.ErrorCode), se.Message)
+			if u.ErrorCode == twilio.ErrorCodeOptedOut {
+				// The caller texted STOP at Twilio: they are opted out here too.
+				u.OptOut = "twilio:" + u.ErrorCode
+				w.log.Info("lead_opted_out", "call_sid", sid, "source", u.OptOut)
+			}
+		}
+		_, uerr := w.store.UpdateTextback(ctx, sid, []string{store.TextbackSending}, u, w.q.now())
 		return uerr
 	case errors.As(err, &se) && se.Kind == twilio.ErrKindRetrySafe:
 		// Not processed by Twilio: back to queued, so the retry sends without a lookup.

@@ -12,6 +12,7 @@ const (
 	RouteDialComplete = "/api/twilio/voice/dial-complete"
 	RouteVoiceStatus  = "/api/twilio/voice/status"
 	RouteSMSInbound   = "/api/twilio/sms/inbound"
+	RouteSMSStatus    = "/api/twilio/sms/status"
 	RouteStripe       = "/api/stripe/webhook"
 )
 
@@ -22,6 +23,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle(RouteDialComplete, s.instrument(RouteDialComplete, s.twilioRoute(dialComplete)))
 	mux.Handle(RouteVoiceStatus, s.instrument(RouteVoiceStatus, s.twilioRoute(voiceStatus)))
 	mux.Handle(RouteSMSInbound, s.instrument(RouteSMSInbound, s.twilioRoute(smsInbound)))
+	mux.Handle(RouteSMSStatus, s.instrument(RouteSMSStatus, s.twilioRoute(smsStatus)))
 	mux.Handle(RouteStripe, s.instrument(RouteStripe, s.handleStripe()))
 	mux.Handle("GET /healthz", s.handleHealthz())
 	mux.Handle("GET /readyz", s.handleReadyz())

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/callsnare/callsnare/internal/store"
+	"github.com/callsnare/callsnare/internal/twilio"
 )
 
 const promise = "We will text you back shortly."
@@ -106,6 +107,143 @@ func TestNoForwardToPromisesOnlyAQueuedText(t *testing.T) {
 		h.expect(200)(code, body)
 		if d := parseTwiML(t, body); d.Say != "Sorry, nobody can take your call right now. Goodbye." {
 			t.Errorf("with no forward-to and an anonymous caller: %s", body)
+		}
+	})
+}
+
+// messageStatus posts a message status callback for a text-back, signed as Twilio signs it.
+func (h *harness) messageStatus(sid, to, status, errorCode string) (int, string) {
+	h.t.Helper()
+	p := twilio.Params{"AccountSid": testAccount, "MessageSid": sid, "SmsSid": sid, "MessageStatus": status,
+		"SmsStatus": status, "From": h.org.Numbers[0], "To": to, "ApiVersion": "2010-04-01"}
+	if errorCode != "" {
+		p["ErrorCode"] = errorCode
+	}
+	return h.post("/api/twilio/sms/status", p)
+}
+
+func TestDeliveryStatusMovesForwardOnly(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		h := newHarness(t, dsn)
+		delivered := h.missedCall(callerPhone)
+		undelivered := h.missedCall("+15125550126")
+		for _, c := range []call{delivered, undelivered} {
+			if msg := h.textback(c); msg.Status != "sent" {
+				t.Fatalf("text-back %s (%s)", msg.Status, msg.Reason)
+			}
+			if sent := h.fake.SentTo(c.from); len(sent) != 1 || sent[0].StatusCallback != h.url+"/api/twilio/sms/status" {
+				t.Fatalf("the send should ask Twilio for status callbacks: %+v", sent)
+			}
+		}
+		sid := h.textback(delivered).SID.String
+		// queued -> sent -> delivered, with duplicates and a late sent and sending.
+		for _, st := range []string{"sent", "sent", "delivered", "sent", "sending", "delivered", "queued"} {
+			h.expect(204)(h.messageStatus(sid, delivered.from, st, ""))
+		}
+		if row := h.callRow(delivered); row.TextbackStatus.String != "delivered" || row.TextbackError() != "" {
+			t.Errorf("delivered text-back reads %s (error %q)", row.TextbackStatus.String, row.TextbackError())
+		}
+		// Out of order: undelivered first, then the sent it came from, then again.
+		usid := h.textback(undelivered).SID.String
+		for _, st := range []struct{ status, code string }{{"undelivered", "30003"}, {"sent", ""}, {"undelivered", "30003"}, {"sending", ""}} {
+			h.expect(204)(h.messageStatus(usid, undelivered.from, st.status, st.code))
+		}
+		row := h.callRow(undelivered)
+		if row.TextbackStatus.String != "undelivered" || row.TextbackError() != "30003: Unreachable destination handset" {
+			t.Errorf("undelivered text-back reads %s (error %q)", row.TextbackStatus.String, row.TextbackError())
+		}
+
+		logs := h.logRows("kind = ?", "sms.status")
+		if len(logs) != 11 {
+			t.Fatalf("%d sms.status evidence rows, want 11", len(logs))
+		}
+		var processed, duplicates int
+		for _, l := range logs {
+			switch l.Status {
+			case "processed":
+				processed++
+			case "duplicate":
+				duplicates++
+			}
+			if l.HTTPStatus != 204 || !l.OrgID.Valid || l.Signature != "valid" {
+				t.Errorf("evidence %+v", l)
+			}
+			if l.CallSID != delivered.sid && l.CallSID != undelivered.sid {
+				t.Errorf("status evidence not tied to its call: %q", l.CallSID)
+			}
+		}
+		if processed != 7 || duplicates != 4 {
+			t.Errorf("%d processed and %d duplicates, want 7 and 4", processed, duplicates)
+		}
+
+		// A status for a message we never sent is kept, unmatched, and answered 204.
+		h.expect(204)(h.messageStatus(newSID("SM"), callerPhone, "delivered", ""))
+		if n := h.count("webhook_log", "kind = ? AND status = ?", "sms.status", "unmatched"); n != 1 {
+			t.Errorf("%d unmatched status callbacks, want 1", n)
+		}
+		// A forged one changes nothing.
+		p := twilio.Params{"AccountSid": testAccount, "MessageSid": usid, "MessageStatus": "delivered", "From": trackedNum, "To": undelivered.from}
+		h.expect(403)(h.postWith("/api/twilio/sms/status", p, map[string]string{twilio.SignatureHeader: "Zm9yZ2Vk"}))
+		if row := h.callRow(undelivered); row.TextbackStatus.String != "undelivered" {
+			t.Errorf("a forged callback moved the text-back to %s", row.TextbackStatus.String)
+		}
+	})
+}
+
+func TestOptedOutAtTwilioIsOptedOutHere(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		h := newHarness(t, dsn)
+		h.fake.OptOut(callerPhone)
+		c := h.missedCall(callerPhone)
+		msg := h.textback(c)
+		if msg.Status != "failed" {
+			t.Fatalf("text-back %s (%s), want failed", msg.Status, msg.Reason)
+		}
+		if row := h.callRow(c); row.TextbackError() != "21610: Attempt to send to unsubscribed recipient" {
+			t.Errorf("textback error %q", row.TextbackError())
+		}
+		leads, err := h.svc.Store.Leads(context.Background(), h.org.ID, callerPhone)
+		if err != nil || len(leads) != 1 || !leads[0].OptedOut {
+			t.Fatalf("the lead should be opted out: %+v, %v", leads, err)
+		}
+		if n := h.count("opt_outs", "phone = ? AND opted_out = ? AND keyword = ?", callerPhone, true, "twilio:21610"); n != 1 {
+			t.Errorf("%d opt-out records naming Twilio's refusal, want 1", n)
+		}
+		requests := h.fake.Requests()
+
+		// The next missed call is suppressed without a send attempt, and promises nothing.
+		next := h.newCall(callerPhone)
+		h.expect(200)(h.inbound(next))
+		_, body := h.dialComplete(next, "no-answer", 0)
+		if strings.Contains(body, promise) {
+			t.Errorf("an opted-out caller is promised a text: %s", body)
+		}
+		if msg := h.textback(next); msg.Status != "suppressed" || msg.Reason != "opted_out" {
+			t.Errorf("next text-back %s (%s), want suppressed (opted_out)", msg.Status, msg.Reason)
+		}
+		h.idle()
+		if got := h.fake.Requests(); got != requests {
+			t.Errorf("%d more send attempts to an opted-out caller", got-requests)
+		}
+	})
+}
+
+func TestMMSKeepsItsMedia(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		h := newHarness(t, dsn)
+		p := twilio.Params{"AccountSid": testAccount, "MessageSid": newSID("MM"), "From": callerPhone, "To": trackedNum,
+			"Body": "", "NumMedia": "2", "SmsStatus": "received",
+			"MediaUrl0": "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME0", "MediaContentType0": "image/jpeg",
+			"MediaUrl1": "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1", "MediaContentType1": "image/png"}
+		h.expect(200)(h.post("/api/twilio/sms/inbound", p))
+		h.expect(200)(h.post("/api/twilio/sms/inbound", p)) // a duplicate stores nothing twice
+		leads, err := h.svc.Store.Leads(context.Background(), h.org.ID, callerPhone)
+		if err != nil || len(leads) != 1 || len(leads[0].Messages) != 1 {
+			t.Fatalf("leads %+v, %v", leads, err)
+		}
+		got := leads[0].Messages[0].MediaItems()
+		if len(got) != 2 || got[0].URL != p["MediaUrl0"] || got[0].ContentType != "image/jpeg" || got[1].ContentType != "image/png" {
+			t.Errorf("media %+v", got)
 		}
 	})
 }

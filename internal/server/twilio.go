@@ -29,11 +29,25 @@ type twilioRouteSpec struct {
 	answer func(s *Server, d *twilioDelivery, a applied) (answer, error)
 	// unmatched is the reply when To is no tracked number.
 	unmatched func() answer
+	// outbound: the callback is about a message we sent, so the tracked number is From
+	// and the caller is To.
+	outbound bool
 }
 
-// applied is what applying a delivery did that its answer depends on.
+// numbers returns the tracked number and the caller's number of a delivery.
+func (spec twilioRouteSpec) numbers(p twilio.Params) (tracked, caller string) {
+	if spec.outbound {
+		return p["From"], p["To"]
+	}
+	return p["To"], p["From"]
+}
+
+// applied is what applying a delivery did that its answer and its evidence depend on.
 type applied struct {
-	call store.Call // for call facts: the call as this transaction left it
+	call      store.Call // for call facts: the call as this transaction left it
+	callSID   string     // the call the delivery turned out to be about, when its params do not say
+	unmatched string     // why nothing of ours matched the delivery, when nothing did
+	ignored   string     // why the delivery means nothing to us, when it does not
 }
 
 type twilioDelivery struct {
@@ -110,12 +124,43 @@ var (
 		apply: func(s *Server, ctx context.Context, tx *store.Tx, d *twilioDelivery) (applied, error) {
 			_, err := tx.ApplyInboundSMS(ctx, store.InboundSMS{
 				Org: d.org, MessageSID: d.params["MessageSid"], From: d.params["From"], To: d.params["To"],
-				Body: d.params["Body"], At: d.at,
+				Body: d.params["Body"], Media: twilio.Media(d.params), At: d.at,
 			})
 			return applied{}, err
 		},
 		answer:    func(*Server, *twilioDelivery, applied) (answer, error) { return emptyTwiML(), nil },
 		unmatched: emptyTwiML,
+	}
+	smsStatus = twilioRouteSpec{
+		kind:     "sms.status",
+		outbound: true,
+		required: []string{"MessageSid", "MessageStatus", "To", "From"},
+		key: func(p twilio.Params) string {
+			return "twilio:sms.status:" + p["MessageSid"] + ":" + p["MessageStatus"]
+		},
+		apply: func(s *Server, ctx context.Context, tx *store.Tx, d *twilioDelivery) (applied, error) {
+			status, ok := callflow.DeliveryStatus(d.params["MessageStatus"])
+			if !ok {
+				return applied{ignored: "status " + d.params["MessageStatus"] + " is not about a message we sent"}, nil
+			}
+			code := d.params["ErrorCode"]
+			if code == "0" {
+				code = ""
+			}
+			msg := d.params["ErrorMessage"]
+			if code != "" && msg == "" {
+				msg = twilio.DescribeErrorCode(code)
+			}
+			callSID, matched, err := tx.ApplyMessageStatus(ctx, store.MessageStatus{
+				SID: d.params["MessageSid"], Status: status, ErrorCode: code, ErrorMessage: msg, At: d.at,
+			})
+			if err != nil || matched {
+				return applied{callSID: callSID}, err
+			}
+			return applied{unmatched: "no message we sent has sid " + d.params["MessageSid"]}, nil
+		},
+		answer:    noContent,
+		unmatched: func() answer { return answer{status: http.StatusNoContent} },
 	}
 )
 
@@ -159,16 +204,20 @@ func (s *Server) applyCallFact(ctx context.Context, tx *store.Tx, d *twilioDeliv
 }
 
 // duplicateAnswer is the answer a duplicate gets: the bytes its original was answered,
-// or, when no original is logged, the answer to a delivery that changed nothing.
-func (s *Server) duplicateAnswer(ctx context.Context, tx *store.Tx, spec twilioRouteSpec, d *twilioDelivery, original int64) (answer, error) {
+// or, when no original is logged, the answer to a delivery that changed nothing. The
+// duplicate is tied to its original's call.
+func (s *Server) duplicateAnswer(ctx context.Context, tx *store.Tx, spec twilioRouteSpec, d *twilioDelivery, ev *store.Evidence, original int64) (answer, error) {
 	if original != 0 {
-		status, body, found, err := tx.EvidenceAnswer(ctx, original)
+		orig, found, err := tx.EvidenceAnswer(ctx, original)
 		if err != nil {
 			return answer{}, err
 		}
-		if found && status != 0 {
-			a := answer{status: status, body: body}
-			if body != "" {
+		if found && ev.CallSID == "" {
+			ev.CallSID = orig.CallSID
+		}
+		if found && orig.HTTPStatus != 0 {
+			a := answer{status: orig.HTTPStatus, body: orig.ResponseBody}
+			if a.body != "" {
 				a.contentType = contentTypeXML
 			}
 			return a, nil
@@ -190,12 +239,13 @@ func (s *Server) twilioRoute(spec twilioRouteSpec) http.Handler {
 			return
 		}
 		d.at = start
-		ev.CallSID, ev.Caller = d.params["CallSid"], d.params["From"]
-		org, err := s.store.OrgByNumber(r.Context(), d.params["To"])
+		tracked, caller := spec.numbers(d.params)
+		ev.CallSID, ev.Caller = d.params["CallSid"], caller
+		org, err := s.store.OrgByNumber(r.Context(), tracked)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			a := spec.unmatched()
-			ev.Status, ev.Error = store.StatusUnmatched, "no org tracks "+d.params["To"]
+			ev.Status, ev.Error = store.StatusUnmatched, "no org tracks "+tracked
 			s.finish(w, r, ev, a, start)
 			return
 		case err != nil:
@@ -211,7 +261,7 @@ func (s *Server) twilioRoute(spec twilioRouteSpec) http.Handler {
 		// The answer is decided inside the transaction: what a caller is promised depends
 		// on what this delivery applied.
 		var a answer
-		err = s.store.WriteFor(ctx, d.params["From"], func(tx *store.Tx) error {
+		err = s.store.WriteFor(ctx, caller, func(tx *store.Tx) error {
 			claimed, dupOf, err := tx.Claim(ctx, ev.DedupeKey, start)
 			if err != nil {
 				return err
@@ -219,13 +269,22 @@ func (s *Server) twilioRoute(spec twilioRouteSpec) http.Handler {
 			ev.Status, ev.DuplicateOf = store.StatusProcessed, store.NullID(dupOf)
 			if !claimed {
 				ev.Status = store.StatusDuplicate
-				if a, err = s.duplicateAnswer(ctx, tx, spec, d, dupOf); err != nil {
+				if a, err = s.duplicateAnswer(ctx, tx, spec, d, ev, dupOf); err != nil {
 					return err
 				}
 			} else {
 				done, err := spec.apply(s, ctx, tx, d)
 				if err != nil {
 					return err
+				}
+				switch {
+				case done.unmatched != "":
+					ev.Status, ev.Error = store.StatusUnmatched, done.unmatched
+				case done.ignored != "":
+					ev.Status, ev.Error = store.StatusIgnored, done.ignored
+				}
+				if done.callSID != "" {
+					ev.CallSID = done.callSID
 				}
 				if a, err = spec.answer(s, d, done); err != nil {
 					return err
@@ -295,11 +354,14 @@ func (s *Server) refuseDelivery(w http.ResponseWriter, r *http.Request, ev *stor
 	// File the refusal under the org its To names, when it names one, so that support sees
 	// an org's refused deliveries beside its others (a wrong token shows up there). The
 	// label is for the log only: nothing of a refused delivery is applied.
-	if p, perr := twilio.ParseForm(ev.Body); perr == nil && p["To"] != "" {
-		if org, oerr := s.store.OrgByNumber(r.Context(), p["To"]); oerr == nil {
-			ev.OrgID = store.NullID(org.ID)
+	if p, perr := twilio.ParseForm(ev.Body); perr == nil {
+		tracked, caller := spec.numbers(p)
+		if tracked != "" {
+			if org, oerr := s.store.OrgByNumber(r.Context(), tracked); oerr == nil {
+				ev.OrgID = store.NullID(org.ID)
+			}
 		}
-		ev.CallSID, ev.Caller = p["CallSid"], p["From"]
+		ev.CallSID, ev.Caller = p["CallSid"], caller
 	}
 	ev.Status, ev.Error = store.StatusRejected, br.msg
 	s.finish(w, r, ev, errorAnswer(br.status, br.msg, spec.voice), ev.ReceivedAt.Time)

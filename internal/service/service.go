@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/callsnare/callsnare/internal/jobs"
@@ -87,6 +88,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) 
 	if !cfg.NoWorkers {
 		s, err := twilio.NewSender(twilio.SenderConfig{
 			AccountSID: cfg.TwilioAccountSID, AuthToken: cfg.TwilioAuthToken, APIBaseURL: cfg.TwilioAPIBaseURL,
+			StatusCallback: statusCallback(cfg.PublicURL),
 		})
 		if err != nil {
 			st.Close()
@@ -148,4 +150,13 @@ func (s *Service) Handler() http.Handler { return s.Server.Handler() }
 // Close lets running jobs finish until ctx ends, then closes the database.
 func (s *Service) Close(ctx context.Context) error {
 	return errors.Join(s.Queue.Stop(ctx), s.Store.Close())
+}
+
+// statusCallback is where Twilio reports the delivery of our text-backs; without a public
+// URL Twilio has nowhere to call, and text-backs stay "sent".
+func statusCallback(publicURL string) string {
+	if publicURL == "" {
+		return ""
+	}
+	return strings.TrimRight(publicURL, "/") + server.RouteSMSStatus
 }

@@ -35,9 +35,28 @@ type Call struct {
 	UpdatedAt      Time           `db:"updated_at"`
 	TextbackStatus sql.NullString `db:"textback_status"`
 	TextbackReason sql.NullString `db:"textback_reason"`
+	// What went wrong with the text-back: Twilio's code and its description, or the
+	// failure itself when Twilio gave no code.
+	TextbackErrorCode    sql.NullString `db:"textback_error_code"`
+	TextbackErrorMessage sql.NullString `db:"textback_error_message"`
+	TextbackFailure      sql.NullString `db:"textback_failure"`
 	// TextbackQueued: this transaction queued the call's text-back, so the caller may be
 	// promised a text.
 	TextbackQueued bool `db:"-"`
+}
+
+// TextbackError says plainly why the text-back failed or was not delivered, as
+// "30003: Unreachable destination handset"; "" when nothing went wrong.
+func (c Call) TextbackError() string {
+	switch {
+	case c.TextbackErrorCode.String != "" && c.TextbackErrorMessage.String != "":
+		return c.TextbackErrorCode.String + ": " + c.TextbackErrorMessage.String
+	case c.TextbackErrorCode.String != "":
+		return c.TextbackErrorCode.String
+	case c.TextbackStatus.String == callflow.StatusFailed:
+		return c.TextbackFailure.String
+	}
+	return ""
 }
 
 // CallFact is a fact about a call from one callback, with what is needed to place it.
@@ -244,7 +263,8 @@ func (tx *Tx) upsertLead(ctx context.Context, orgID int64, phone string, now tim
 
 const callSelect = `SELECT c.id, c.call_sid, c.org_id, o.slug AS org_slug, c.from_number, c.to_number,
 	c.started_at, c.outcome, c.reason, c.dial_status, c.call_status, c.lead_id, c.updated_at,
-	m.status AS textback_status, m.reason AS textback_reason
+	m.status AS textback_status, m.reason AS textback_reason, m.error_code AS textback_error_code,
+	m.error_message AS textback_error_message, m.error AS textback_failure
 	FROM calls c JOIN orgs o ON o.id = c.org_id LEFT JOIN messages m ON m.call_sid = c.call_sid`
 
 // Calls lists an org's calls, newest first.

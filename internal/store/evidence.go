@@ -198,19 +198,22 @@ func (tx *Tx) EvidenceOrg(ctx context.Context, logID int64) (int64, error) {
 	return org.Int64, nil
 }
 
+// Answered is what a logged delivery was answered, and the call it was tied to.
+type Answered struct {
+	HTTPStatus   int    `db:"http_status"`
+	ResponseBody string `db:"response_body"`
+	CallSID      string `db:"call_sid"`
+}
+
 // EvidenceAnswer returns what was answered to a logged delivery, so that a duplicate gets
 // the very bytes its original got. found is false when there is no such row.
-func (tx *Tx) EvidenceAnswer(ctx context.Context, logID int64) (status int, body string, found bool, err error) {
-	var row struct {
-		Status int    `db:"http_status"`
-		Body   string `db:"response_body"`
-	}
-	err = tx.get(ctx, &row, `SELECT http_status, response_body FROM webhook_log WHERE id = ?`, logID)
+func (tx *Tx) EvidenceAnswer(ctx context.Context, logID int64) (a Answered, found bool, err error) {
+	err = tx.get(ctx, &a, `SELECT http_status, response_body, call_sid FROM webhook_log WHERE id = ?`, logID)
 	if err == sql.ErrNoRows {
-		return 0, "", false, nil
+		return a, false, nil
 	}
 	if err != nil {
-		return 0, "", false, fmt.Errorf("answer of delivery %d: %w", logID, classify(err))
+		return a, false, fmt.Errorf("answer of delivery %d: %w", logID, classify(err))
 	}
-	return row.Status, row.Body, true, nil
+	return a, true, nil
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -29,19 +30,46 @@ type Message struct {
 	UpdatedAt   Time           `db:"updated_at"`
 	AttemptedAt Time           `db:"attempted_at"`
 	SentAt      Time           `db:"sent_at"`
+	// ErrorCode and ErrorMessage are Twilio's, from a refused send or a failed delivery.
+	ErrorCode    string `db:"error_code"`
+	ErrorMessage string `db:"error_message"`
+	// Media is an inbound MMS's media, as JSON: [{"url": ..., "content_type": ...}].
+	Media string `db:"media"`
+}
+
+// MediaItems returns the message's media; empty, never nil, when it has none.
+func (m Message) MediaItems() []callflow.Media {
+	out := []callflow.Media{}
+	if m.Media != "" {
+		_ = json.Unmarshal([]byte(m.Media), &out) // written by ApplyInboundSMS alone
+	}
+	return out
+}
+
+// ErrorText says plainly what went wrong with a message we sent, "" when nothing did.
+func (m Message) ErrorText() string {
+	switch {
+	case m.ErrorCode != "" && m.ErrorMessage != "":
+		return m.ErrorCode + ": " + m.ErrorMessage
+	case m.ErrorCode != "":
+		return m.ErrorCode
+	case m.Status == TextbackFailed:
+		return m.Error
+	}
+	return ""
 }
 
 // Text-back statuses.
 const (
 	TextbackQueued     = "queued"     // waiting for its job
 	TextbackSending    = "sending"    // an attempt is recorded; its result may be unknown
-	TextbackSent       = "sent"       // Twilio accepted it
+	TextbackSent       = "sent"       // Twilio accepted it; its status callbacks move it on
 	TextbackFailed     = "failed"     // a permanent error, or retries ran out
 	TextbackSuppressed = "suppressed" // a rule said no; see reason
 )
 
 const messageColumns = `id, org_id, lead_id, direction, call_sid, sid, from_number, to_number, body,
-	status, reason, error, attempts, created_at, updated_at, attempted_at, sent_at`
+	status, reason, error, attempts, created_at, updated_at, attempted_at, sent_at, error_code, error_message, media`
 
 // InboundSMS is an SMS a caller sent to a tracked number.
 type InboundSMS struct {
@@ -49,6 +77,7 @@ type InboundSMS struct {
 	MessageSID string
 	From, To   string
 	Body       string
+	Media      []callflow.Media
 	At         time.Time
 }
 
@@ -60,31 +89,49 @@ func (tx *Tx) ApplyInboundSMS(ctx context.Context, m InboundSMS) (callflow.Keywo
 	if err != nil {
 		return "", err
 	}
+	media := ""
+	if len(m.Media) > 0 {
+		b, err := json.Marshal(m.Media)
+		if err != nil {
+			return "", fmt.Errorf("media: %w", err)
+		}
+		media = string(b)
+	}
 	if _, err := tx.exec(ctx, `INSERT INTO messages (org_id, lead_id, direction, sid,
-		from_number, to_number, body, status, created_at, updated_at)
-		VALUES (?, ?, 'inbound', ?, ?, ?, ?, 'received', ?, ?) ON CONFLICT (sid) DO NOTHING`,
-		m.Org.ID, leadID, m.MessageSID, m.From, m.To, m.Body, T(m.At), T(m.At)); err != nil {
+		from_number, to_number, body, media, status, created_at, updated_at)
+		VALUES (?, ?, 'inbound', ?, ?, ?, ?, ?, 'received', ?, ?) ON CONFLICT (sid) DO NOTHING`,
+		m.Org.ID, leadID, m.MessageSID, m.From, m.To, m.Body, media, T(m.At), T(m.At)); err != nil {
 		return "", fmt.Errorf("insert message: %w", classify(err))
 	}
 	kw := callflow.ClassifyKeyword(m.Body)
 	switch kw {
 	case callflow.KeywordOptOut, callflow.KeywordOptIn:
-		optedOut := kw == callflow.KeywordOptOut
-		if _, err := tx.exec(ctx, `INSERT INTO opt_outs (org_id, phone, opted_out, keyword, updated_at)
-			VALUES (?, ?, ?, ?, ?) ON CONFLICT (org_id, phone) DO UPDATE SET opted_out = excluded.opted_out,
-			keyword = excluded.keyword, updated_at = excluded.updated_at`,
-			m.Org.ID, m.From, optedOut, m.Body, T(m.At)); err != nil {
-			return kw, fmt.Errorf("record opt-out: %w", classify(err))
-		}
-		if optedOut {
-			if _, err := tx.exec(ctx, `UPDATE messages SET status = 'suppressed', reason = ?, updated_at = ?
-				WHERE org_id = ? AND to_number = ? AND direction = 'outbound' AND status = 'queued'`,
-				string(callflow.SuppressOptedOut), T(m.At), m.Org.ID, m.From); err != nil {
-				return kw, fmt.Errorf("cancel text-backs: %w", classify(err))
-			}
+		if err := tx.recordOptOut(ctx, m.Org.ID, m.From, kw == callflow.KeywordOptOut, m.Body, m.At); err != nil {
+			return kw, err
 		}
 	}
 	return kw, nil
+}
+
+// recordOptOut records that a phone opted out of (or back into) an org's texts, and the
+// keyword that said so: what the caller texted, or Twilio's error code when Twilio
+// refused a send because the caller had opted out there. An opt-out also suppresses that
+// org's text-backs still waiting to go to the phone.
+func (tx *Tx) recordOptOut(ctx context.Context, orgID int64, phone string, optedOut bool, keyword string, at time.Time) error {
+	if _, err := tx.exec(ctx, `INSERT INTO opt_outs (org_id, phone, opted_out, keyword, updated_at)
+		VALUES (?, ?, ?, ?, ?) ON CONFLICT (org_id, phone) DO UPDATE SET opted_out = excluded.opted_out,
+		keyword = excluded.keyword, updated_at = excluded.updated_at`,
+		orgID, phone, optedOut, keyword, T(at)); err != nil {
+		return fmt.Errorf("record opt-out: %w", classify(err))
+	}
+	if optedOut {
+		if _, err := tx.exec(ctx, `UPDATE messages SET status = 'suppressed', reason = ?, updated_at = ?
+			WHERE org_id = ? AND to_number = ? AND direction = 'outbound' AND status = 'queued'`,
+			string(callflow.SuppressOptedOut), T(at), orgID, phone); err != nil {
+			return fmt.Errorf("cancel text-backs: %w", classify(err))
+		}
+	}
+	return nil
 }
 
 // TextbackState is everything the text-back job decides with.
@@ -110,11 +157,11 @@ func (s *Store) TextbackState(ctx context.Context, callSID string, cooldown time
 	}
 	err := s.db.GetContext(ctx, &row, s.rebind(`SELECT m.id, m.org_id, m.lead_id, m.direction, m.call_sid, m.sid,
 		m.from_number, m.to_number, m.body, m.status, m.reason, m.error, m.attempts, m.created_at, m.updated_at,
-		m.attempted_at, m.sent_at,
+		m.attempted_at, m.sent_at, m.error_code, m.error_message, m.media,
 		COALESCE(c.outcome, '') AS outcome,
 		COALESCE(oo.opted_out, FALSE) AS opted_out,
 		(SELECT COUNT(*) FROM messages p WHERE p.org_id = m.org_id AND p.to_number = m.to_number
-			AND p.direction = 'outbound' AND p.status = 'sent' AND p.sent_at > ? AND p.id <> m.id) AS recently_texted,
+			AND p.direction = 'outbound' AND p.sent_at > ? AND p.id <> m.id) AS recently_texted,
 		COALESCE(b.status, '') AS billing_status,
 		o.textback_enabled
 		FROM messages m
@@ -132,11 +179,16 @@ func (s *Store) TextbackState(ctx context.Context, callSID string, cooldown time
 
 // TextbackUpdate is a change of a text-back's state.
 type TextbackUpdate struct {
-	Status  string
-	Reason  string
-	SID     string
-	Error   string
-	Attempt bool // count an attempt and stamp attempted_at
+	Status       string
+	Reason       string
+	SID          string
+	Error        string
+	ErrorCode    string // Twilio's, for a refused send
+	ErrorMessage string
+	Attempt      bool // count an attempt and stamp attempted_at
+	// OptOut: Twilio refused the send because the caller opted out there (21610), so the
+	// caller is opted out here too, as if they had texted STOP; OptOut is the keyword kept.
+	OptOut string
 }
 
 // UpdateTextback moves a text-back to a new state, but only from one of the states given:
@@ -145,8 +197,8 @@ type TextbackUpdate struct {
 func (s *Store) UpdateTextback(ctx context.Context, callSID string, from []string, u TextbackUpdate, now time.Time) (bool, error) {
 	var changed bool
 	err := s.Write(ctx, func(tx *Tx) error {
-		q := `UPDATE messages SET status = ?, reason = ?, error = ?, updated_at = ?`
-		args := []any{u.Status, u.Reason, u.Error, T(now)}
+		q := `UPDATE messages SET status = ?, reason = ?, error = ?, error_code = ?, error_message = ?, updated_at = ?`
+		args := []any{u.Status, u.Reason, u.Error, u.ErrorCode, u.ErrorMessage, T(now)}
 		if u.SID != "" {
 			q += `, sid = ?`
 			args = append(args, u.SID)
@@ -170,9 +222,95 @@ func (s *Store) UpdateTextback(ctx context.Context, callSID string, from []strin
 		}
 		n, _ := res.RowsAffected()
 		changed = n == 1
+		if changed && u.OptOut != "" {
+			var m struct {
+				OrgID int64  `db:"org_id"`
+				To    string `db:"to_number"`
+			}
+			if err := tx.get(ctx, &m, `SELECT org_id, to_number FROM messages WHERE call_sid = ?`, callSID); err != nil {
+				return fmt.Errorf("text-back %s: %w", callSID, classify(err))
+			}
+			if err := tx.recordOptOut(ctx, m.OrgID, m.To, true, u.OptOut, now); err != nil {
+				return err
+			}
+		}
+		if changed && u.SID != "" {
+			// Twilio may have reported on the message before its SID was recorded here.
+			return tx.foldStatusEvents(ctx, u.SID, now)
+		}
 		return nil
 	})
 	return changed, err
+}
+
+// MessageStatus is one message status callback.
+type MessageStatus struct {
+	SID          string // MessageSid
+	Status       string // a text-back status (callflow.DeliveryStatus of MessageStatus)
+	ErrorCode    string
+	ErrorMessage string
+	At           time.Time
+}
+
+// ApplyMessageStatus records a status callback and moves the message it names forward,
+// never back. It returns the message's call (empty for a message that is no text-back)
+// and whether any message of ours has that SID; a callback for a SID not recorded yet is
+// kept and folded in once the send records it.
+func (tx *Tx) ApplyMessageStatus(ctx context.Context, m MessageStatus) (callSID string, matched bool, err error) {
+	if _, err := tx.exec(ctx, `INSERT INTO message_status_events (message_sid, status, error_code, error_message, received_at)
+		VALUES (?, ?, ?, ?, ?)`, m.SID, m.Status, m.ErrorCode, m.ErrorMessage, T(m.At)); err != nil {
+		return "", false, fmt.Errorf("record message status: %w", classify(err))
+	}
+	var found []sql.NullString
+	if err := tx.sel(ctx, &found, `SELECT call_sid FROM messages WHERE sid = ? AND direction = 'outbound'`, m.SID); err != nil {
+		return "", false, fmt.Errorf("find message %s: %w", m.SID, classify(err))
+	}
+	if len(found) == 0 {
+		return "", false, nil
+	}
+	return found[0].String, true, tx.moveStatus(ctx, m)
+}
+
+// moveStatus moves a message to m.Status if that is further than where it is.
+func (tx *Tx) moveStatus(ctx context.Context, m MessageStatus) error {
+	below := callflow.StatusesBelow(m.Status)
+	if len(below) == 0 {
+		return nil
+	}
+	q := `UPDATE messages SET status = ?, updated_at = ?`
+	args := []any{m.Status, T(m.At)}
+	if m.ErrorCode != "" {
+		q += `, error_code = ?, error_message = ?`
+		args = append(args, m.ErrorCode, m.ErrorMessage)
+	}
+	q += ` WHERE sid = ? AND direction = 'outbound' AND status IN (?` + strings.Repeat(", ?", len(below)-1) + `)`
+	args = append(args, m.SID)
+	for _, b := range below {
+		args = append(args, b)
+	}
+	if _, err := tx.exec(ctx, q, args...); err != nil {
+		return fmt.Errorf("move message %s to %s: %w", m.SID, m.Status, classify(err))
+	}
+	return nil
+}
+
+// foldStatusEvents applies, in arrival order, the callbacks stored for a SID.
+func (tx *Tx) foldStatusEvents(ctx context.Context, sid string, now time.Time) error {
+	var events []struct {
+		Status       string `db:"status"`
+		ErrorCode    string `db:"error_code"`
+		ErrorMessage string `db:"error_message"`
+	}
+	if err := tx.sel(ctx, &events, `SELECT status, error_code, error_message FROM message_status_events
+		WHERE message_sid = ? ORDER BY id`, sid); err != nil {
+		return fmt.Errorf("load status events of %s: %w", sid, classify(err))
+	}
+	for _, e := range events {
+		if err := tx.moveStatus(ctx, MessageStatus{SID: sid, Status: e.Status, ErrorCode: e.ErrorCode, ErrorMessage: e.ErrorMessage, At: now}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ClaimTextbackSend records an attempt to send a call's text-back, unless another
@@ -192,7 +330,7 @@ func (s *Store) ClaimTextbackSend(ctx context.Context, m Message, cooldown time.
 			attempted_at = ?, updated_at = ? WHERE call_sid = ? AND status IN ('queued', 'sending')
 			AND NOT EXISTS (SELECT 1 FROM messages p WHERE p.org_id = ? AND p.to_number = ?
 				AND p.direction = 'outbound' AND p.id <> ?
-				AND (p.status = 'sending' OR (p.status = 'sent' AND p.sent_at > ?)))`,
+				AND (p.status = 'sending' OR p.sent_at > ?))`,
 			T(now), T(now), m.CallSID.String, m.OrgID, m.To, m.ID, T(now.Add(-cooldown)))
 		if err != nil {
 			return fmt.Errorf("claim text-back %s: %w", m.CallSID.String, classify(err))

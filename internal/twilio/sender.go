@@ -41,6 +41,9 @@ type SenderConfig struct {
 	APIBaseURL string
 	// Timeout bounds each Send and Lookup; zero means DefaultSendTimeout.
 	Timeout time.Duration
+	// StatusCallback, when set, is where Twilio reports each message's delivery status
+	// (public_url + /api/twilio/sms/status).
+	StatusCallback string
 }
 
 // Sender sends SMS through Twilio's Messages API with twilio-go.
@@ -50,6 +53,7 @@ type Sender struct {
 	base       *url.URL // nil for the real API
 	transport  http.RoundTripper
 	timeout    time.Duration
+	callback   string
 }
 
 // SendResult is Twilio's answer to an accepted message.
@@ -71,6 +75,7 @@ func NewSender(cfg SenderConfig) (*Sender, error) {
 		authToken:  cfg.AuthToken,
 		transport:  http.DefaultTransport.(*http.Transport).Clone(),
 		timeout:    cfg.Timeout,
+		callback:   cfg.StatusCallback,
 	}
 	if s.timeout <= 0 {
 		s.timeout = DefaultSendTimeout
@@ -105,6 +110,9 @@ func (s *Sender) Send(ctx context.Context, from, to, body string) (SendResult, e
 
 	params := &openapi.CreateMessageParams{}
 	params.SetFrom(from).SetTo(to).SetBody(body)
+	if s.callback != "" {
+		params.SetStatusCallback(s.callback)
+	}
 	msg, err := api.CreateMessage(params)
 	if err != nil {
 		return SendResult{}, classify(err, tr.lastStatus())
