@@ -259,7 +259,7 @@ func payloadLines(e store.Evidence, p pii, collapse bool, section func(string) s
 	if strings.Contains(ct, "form-urlencoded") || (e.Provider == "twilio" && !strings.Contains(ct, "json")) {
 		if params, ok := parseFormOrdered(body); ok && len(params) > 0 {
 			out := []string{section(fmt.Sprintf("Payload (form, %d parameters)", len(params)))}
-			return append(out, formTable(p.maskForm(params))...)
+			return append(out, boundLines(formTable(p.maskForm(params)))...)
 		}
 	}
 	if n, err := parseJSON(body); err == nil {
@@ -269,14 +269,18 @@ func payloadLines(e store.Evidence, p pii, collapse bool, section func(string) s
 			title, depth = "Payload (JSON, folded below level 2; z expands)", 2
 		}
 		out := []string{section(title)}
-		for _, l := range prettyJSON(n, depth) {
+		for _, l := range boundLines(prettyJSON(n, depth)) {
 			out = append(out, escape(p.text(l)))
 		}
 		return out
 	}
 	out := []string{section("Payload (raw)")}
-	for _, l := range strings.Split(string(p.maskRaw(body, e.ContentType)), "\n") {
+	shown, more := rawPrefix(body)
+	for _, l := range boundLines(strings.Split(string(p.maskRaw(shown, e.ContentType)), "\n")) {
 		out = append(out, escape(l))
+	}
+	if more > 0 {
+		out = append(out, fmt.Sprintf("… %d more bytes not shown", more))
 	}
 	return out
 }
@@ -298,8 +302,13 @@ func answerLines(body string, p pii) []string {
 		}
 	}
 	if raw == nil {
-		raw = strings.Split(strings.TrimRight(body, "\n"), "\n")
+		shown, more := rawPrefix([]byte(body))
+		raw = strings.Split(strings.TrimRight(string(shown), "\n"), "\n")
+		if more > 0 {
+			raw = append(raw, fmt.Sprintf("… %d more bytes not shown", more))
+		}
 	}
+	raw = boundLines(raw)
 	out := make([]string, len(raw))
 	for i, l := range raw {
 		out[i] = escape(p.text(l))

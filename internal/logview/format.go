@@ -95,6 +95,51 @@ func maskPhone(m string) string {
 	return prefix + digits[:4] + masked + digits[len(digits)-4:]
 }
 
+// Bounds of every pretty-printer of untrusted payloads, so that no stored delivery (up to
+// the 1 MiB body cap) can freeze or flood the viewer: past them a printer gives up and the
+// payload is shown as escaped raw text, itself bounded.
+const (
+	maxDepth     = 64       // nesting of JSON values and XML elements
+	maxNodes     = 5000     // JSON values, XML elements, form parameters
+	maxLines     = 2000     // lines of one section
+	maxLineBytes = 2048     // bytes of one line before escaping
+	maxRawBytes  = 64 << 10 // bytes of a body shown as raw text
+)
+
+// rawPrefix is the part of a body shown as raw text, cut at a character boundary, and
+// how many bytes it leaves out.
+func rawPrefix(b []byte) ([]byte, int) {
+	if len(b) <= maxRawBytes {
+		return b, 0
+	}
+	cut := maxRawBytes
+	for cut > 0 && !utf8.RuneStart(b[cut]) {
+		cut--
+	}
+	return b[:cut], len(b) - cut
+}
+
+// errTooComplex is a payload past the printers' bounds.
+var errTooComplex = fmt.Errorf("payload nested deeper than %d or larger than %d values", maxDepth, maxNodes)
+
+// boundLines caps a section's line count and each line's length, saying what it left out.
+func boundLines(lines []string) []string {
+	out := lines
+	if len(lines) > maxLines {
+		out = append(lines[:maxLines:maxLines], fmt.Sprintf("… %d more lines not shown", len(lines)-maxLines))
+	}
+	for i, l := range out {
+		if len(l) > maxLineBytes {
+			cut := maxLineBytes
+			for cut > 0 && !utf8.RuneStart(l[cut]) {
+				cut--
+			}
+			out[i] = l[:cut] + fmt.Sprintf("… (%d more bytes)", len(l)-cut)
+		}
+	}
+	return out
+}
+
 // formParam is one parameter of a form-encoded body, in the order it came.
 type formParam struct{ Key, Value string }
 
@@ -104,6 +149,9 @@ func parseFormOrdered(body []byte) (params []formParam, ok bool) {
 	s := string(body)
 	if s == "" {
 		return nil, true
+	}
+	if strings.Count(s, "&") >= maxNodes {
+		return nil, false
 	}
 	for _, pair := range strings.Split(s, "&") {
 		if pair == "" {
@@ -163,7 +211,8 @@ type jsonNode struct {
 func parseJSON(b []byte) (*jsonNode, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
-	n, err := parseJSONNode(dec)
+	budget := maxNodes
+	n, err := parseJSONNode(dec, 0, &budget)
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +222,12 @@ func parseJSON(b []byte) (*jsonNode, error) {
 	return n, nil
 }
 
-func parseJSONNode(dec *json.Decoder) (*jsonNode, error) {
+// parseJSONNode reads one value; depth and budget (values left) bound the work, which a
+// hostile body could otherwise make recurse a million levels deep.
+func parseJSONNode(dec *json.Decoder, depth int, budget *int) (*jsonNode, error) {
+	if *budget--; *budget < 0 || depth > maxDepth {
+		return nil, errTooComplex
+	}
 	tok, err := dec.Token()
 	if err != nil {
 		return nil, err
@@ -190,7 +244,7 @@ func parseJSONNode(dec *json.Decoder) (*jsonNode, error) {
 				ks, _ := k.(string)
 				n.keys = append(n.keys, ks)
 			}
-			v, err := parseJSONNode(dec)
+			v, err := parseJSONNode(dec, depth+1, budget)
 			if err != nil {
 				return nil, err
 			}
@@ -201,6 +255,13 @@ func parseJSONNode(dec *json.Decoder) (*jsonNode, error) {
 		}
 		return n, nil
 	case string:
+		if len(t) > maxLineBytes { // the line would be cut anyway: quote no more of it
+			cut := maxLineBytes
+			for cut > 0 && !utf8.RuneStart(t[cut]) {
+				cut--
+			}
+			return &jsonNode{scalar: jsonString(t[:cut]) + fmt.Sprintf("… (%d more bytes)", len(t)-cut)}, nil
+		}
 		return &jsonNode{scalar: jsonString(t)}, nil
 	case json.Number:
 		return &jsonNode{scalar: t.String()}, nil
@@ -276,6 +337,7 @@ func prettyXML(s string) ([]string, error) {
 	var lines []string
 	root := &xmlNode{}
 	stack := []*xmlNode{root}
+	nodes := 0
 	for {
 		tok, err := dec.Token()
 		if err == io.EOF {
@@ -285,19 +347,27 @@ func prettyXML(s string) ([]string, error) {
 			return nil, err
 		}
 		top := stack[len(stack)-1]
+		if len(stack) > maxDepth || len(lines) > maxNodes {
+			return nil, errTooComplex
+		}
 		switch t := tok.(type) {
 		case xml.ProcInst:
 			if len(stack) == 1 {
 				lines = append(lines, "<?"+t.Target+" "+string(t.Inst)+"?>")
 			}
 		case xml.StartElement:
+			if nodes++; nodes > maxNodes {
+				return nil, errTooComplex
+			}
 			n := &xmlNode{name: t.Name.Local, attrs: t.Attr}
 			top.kids = append(top.kids, n)
 			stack = append(stack, n)
 		case xml.EndElement:
 			stack = stack[:len(stack)-1]
 		case xml.CharData:
-			top.text += strings.TrimSpace(string(t))
+			if t := bytes.TrimSpace(t); len(t) > 0 && len(top.text) < maxLineBytes {
+				top.text += string(t)
+			}
 		}
 	}
 	if len(stack) != 1 {
