@@ -26,7 +26,7 @@ type Config struct {
 	Template       string        // default text-back template
 	EnforceBilling bool
 	GracePastDue   bool
-	Workers        int           // jobs run at once per process (default 64: they mostly wait on Twilio)
+	Workers        int           // jobs run at once per process (default 256: they mostly wait on the database and Twilio)
 	PollInterval   time.Duration // how often idle workers look for due jobs (default 100ms)
 	SendTimeout    time.Duration // bound on one request to Twilio (default 10s)
 	// Lease is how long a claimed job is held by its worker (default 15s). A job whose
@@ -73,6 +73,9 @@ type Queue struct {
 	freed chan struct{} // a worker finished: there is room again
 	slots chan struct{} // one per running job
 
+	mu   sync.Mutex
+	done []store.Job // finished, to be removed with the next claim
+
 	stop    context.CancelFunc // ends the fetch loop
 	abandon context.CancelFunc // cancels running jobs
 	fetched chan struct{}      // closed when the fetch loop has returned
@@ -102,7 +105,7 @@ func New(cfg Config, d Deps) (*Queue, error) {
 		d.Now = time.Now
 	}
 	if cfg.Workers <= 0 {
-		cfg.Workers = 64
+		cfg.Workers = 256
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = 100 * time.Millisecond
@@ -168,6 +171,7 @@ func (q *Queue) Stop(ctx context.Context) error {
 		<-done
 	}
 	q.abandon()
+	q.flushDone()
 	return err
 }
 
@@ -177,10 +181,17 @@ func (q *Queue) fetch(ctx, workCtx context.Context) {
 	poll := time.NewTimer(q.cfg.PollInterval)
 	defer poll.Stop()
 	for {
-		if room := cap(q.slots) - len(q.slots); room > 0 {
-			jobs, err := q.store.ClaimJobs(ctx, room, q.cfg.Lease, time.Now())
-			if err != nil && ctx.Err() == nil {
-				q.log.Warn("claim_jobs_failed", "err", err)
+		// One write removes the jobs done since the last claim and claims the next: a
+		// job costs no write of its own in the queue.
+		room := cap(q.slots) - len(q.slots)
+		done := q.takeDone()
+		if room > 0 || len(done) > 0 {
+			jobs, err := q.store.ClaimJobs(ctx, done, room, q.cfg.Lease, time.Now())
+			if err != nil {
+				q.putDone(done) // try again with the next claim, well within their leases
+				if ctx.Err() == nil {
+					q.log.Warn("claim_jobs_failed", "err", err)
+				}
 			}
 			for _, j := range jobs {
 				q.slots <- struct{}{}
@@ -239,7 +250,7 @@ func (q *Queue) work(ctx context.Context, j store.Job) {
 	var serr snoozeError
 	switch {
 	case err == nil:
-		err = q.store.FinishJob(rctx, j)
+		q.putDone([]store.Job{j})
 	case errors.As(err, &cerr) || j.Attempts >= q.cfg.MaxAttempts:
 		q.log.Error("job_dropped", "kind", j.Kind, "key", j.Key, "attempt", j.Attempts, "err", err)
 		err = q.store.FinishJob(rctx, j)
@@ -254,6 +265,34 @@ func (q *Queue) work(ctx context.Context, j store.Job) {
 	if err != nil {
 		// The lease runs out and the job runs again; every handler is idempotent.
 		q.log.Warn("job_result_not_recorded", "kind", j.Kind, "key", j.Key, "err", err)
+	}
+}
+
+func (q *Queue) takeDone() []store.Job {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	d := q.done
+	q.done = nil
+	return d
+}
+
+func (q *Queue) putDone(js []store.Job) {
+	q.mu.Lock()
+	q.done = append(q.done, js...)
+	q.mu.Unlock()
+}
+
+// flushDone removes the jobs finished since the last claim, when the queue stops.
+func (q *Queue) flushDone() {
+	done := q.takeDone()
+	if len(done) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), q.cfg.Lease/4)
+	defer cancel()
+	if _, err := q.store.ClaimJobs(ctx, done, 0, 0, time.Now()); err != nil {
+		// Their leases run out and they run again; every handler is idempotent.
+		q.log.Warn("finish_jobs_failed", "jobs", len(done), "err", err)
 	}
 }
 

@@ -145,7 +145,7 @@ func TestJobOfDeadWorkerIsTakenUp(t *testing.T) {
 
 			// The dead process: it claimed the job and never came back.
 			lease := 500 * time.Millisecond
-			claimed, err := w.st.ClaimJobs(ctx, 10, lease, time.Now())
+			claimed, err := w.st.ClaimJobs(ctx, nil, 10, lease, time.Now())
 			if err != nil || len(claimed) != 1 || claimed[0].Key != callSID {
 				t.Fatalf("dead claim = %+v, %v; want the text-back job", claimed, err)
 			}
@@ -190,7 +190,7 @@ func TestSendingTextbackIsReconciled(t *testing.T) {
 					w.missedCall(t, enq, callSID, caller)
 
 					// The dead process claimed the job, recorded its attempt and maybe sent.
-					if _, err := w.st.ClaimJobs(ctx, 10, 200*time.Millisecond, time.Now()); err != nil {
+					if _, err := w.st.ClaimJobs(ctx, nil, 10, 200*time.Millisecond, time.Now()); err != nil {
 						t.Fatalf("dead claim: %v", err)
 					}
 					st, err := w.st.TextbackState(ctx, callSID, time.Hour, time.Now())

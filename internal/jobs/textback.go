@@ -76,7 +76,17 @@ func (w *textbackWorker) Work(ctx context.Context, job store.Job) error {
 		// The last attempt may have reached Twilio: look before deciding anything else.
 		found, ok, err := w.sender.Lookup(sendCtx, msg.From, msg.To, msg.Body, msg.AttemptedAt.Time)
 		if err != nil {
-			return fmt.Errorf("look up earlier attempt: %w", err)
+			err = fmt.Errorf("look up earlier attempt: %w", err)
+			if job.Attempts < w.q.cfg.MaxAttempts {
+				return err
+			}
+			// Out of tries with the result still unknown: say so instead of leaving the
+			// text-back "sending" for good, and never send blind.
+			w.metrics.Send("failed")
+			w.log.Warn("textback_failed", "call_sid", sid, "err", err)
+			_, uerr := w.store.UpdateTextback(ctx, sid, []string{store.TextbackSending},
+				store.TextbackUpdate{Status: store.TextbackFailed, Error: "result unknown: " + err.Error()}, w.q.now())
+			return uerr
 		}
 		if ok {
 			w.metrics.Send("sent")
