@@ -7,6 +7,7 @@ import (
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 
+	"github.com/callsnare/callsnare/internal/logquery"
 	"github.com/callsnare/callsnare/internal/store"
 )
 
@@ -14,21 +15,21 @@ import (
 // and message in time order, with what it came to at the top.
 type convView struct {
 	title  string
-	query  store.ConversationQuery
-	conv   store.Conversation
+	query  logquery.ConversationQuery
+	conv   logquery.Conversation
 	loaded bool
 	cursor int
 	offset int
 }
 
 type convMsg struct {
-	query store.ConversationQuery
-	conv  store.Conversation
+	query logquery.ConversationQuery
+	conv  logquery.Conversation
 	err   error
 }
 
 func (m Model) openConv(e store.Evidence) (tea.Model, tea.Cmd) {
-	q := store.ConversationFor(e)
+	q := logquery.ConversationFor(e)
 	title := "conversation"
 	switch {
 	case q.Billing:
@@ -78,9 +79,9 @@ func (m Model) onConvKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	return m, nil
 }
 
-func (v *convView) selected() (store.ConversationItem, bool) {
+func (v *convView) selected() (logquery.ConversationItem, bool) {
 	if v.cursor < 0 || v.cursor >= len(v.conv.Items) {
-		return store.ConversationItem{}, false
+		return logquery.ConversationItem{}, false
 	}
 	return v.conv.Items[v.cursor], true
 }
@@ -119,12 +120,12 @@ func (m Model) convHeader() []string {
 	}
 	if b := c.Billing; b != nil {
 		s := fmt.Sprintf("Billing  %s · customer %s · subscription %s · latest invoice %s",
-			escape(orDash(b.Status)), escape(orDash(b.CustomerID)), escape(orDash(b.SubscriptionID)), escape(orDash(b.InvoiceStatus)))
-		if b.CancelAtEnd {
+			escape(orDash(b.Status)), escape(orDash(b.CustomerID)), escape(orDash(b.SubscriptionID)), escape(orDash(b.LatestInvoiceStatus)))
+		if b.CancelAtPeriodEnd {
 			s += " · cancels at period end"
 		}
-		if !b.PeriodEnd.IsZero() {
-			s += " · period ends " + b.PeriodEnd.UTC().Format("2006-01-02")
+		if !b.CurrentPeriodEnd.IsZero() {
+			s += " · period ends " + b.CurrentPeriodEnd.UTC().Format("2006-01-02")
 		}
 		lines = append(lines, s)
 	} else if m.conv.query.Billing {
@@ -179,7 +180,7 @@ func (m Model) convLines() []string {
 
 // itemText describes one event of a story: the arrow says who spoke (⇢ a provider
 // callback, → we texted, ← the caller texted).
-func (m Model) itemText(it store.ConversationItem) (string, string) {
+func (m Model) itemText(it logquery.ConversationItem) (string, string) {
 	p := m.pii
 	if e := it.Delivery; e != nil {
 		s := fmt.Sprintf("#%-6d %s %-20s %-10s HTTP %d", e.ID, escape(e.Provider), escape(e.Kind), escape(e.Status), e.HTTPStatus)

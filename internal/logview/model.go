@@ -11,15 +11,16 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 
+	"github.com/callsnare/callsnare/internal/logquery"
 	"github.com/callsnare/callsnare/internal/store"
 )
 
-// Source is what the viewer reads; *store.Store is one.
+// Source is what the viewer reads; *logquery.Reader is one.
 type Source interface {
 	pageSource
 	LogByID(ctx context.Context, id int64) (store.Evidence, error)
-	OrgSummaries(ctx context.Context, now time.Time) ([]store.OrgSummary, error)
-	Conversation(ctx context.Context, q store.ConversationQuery) (store.Conversation, error)
+	OrgSummaries(ctx context.Context, now time.Time) ([]logquery.OrgSummary, error)
+	Conversation(ctx context.Context, q logquery.ConversationQuery) (logquery.Conversation, error)
 	CallBySID(ctx context.Context, callSID string) (store.Call, error)
 }
 
@@ -126,7 +127,7 @@ func (m Model) Init() tea.Cmd {
 
 type (
 	orgsMsg struct {
-		sums []store.OrgSummary
+		sums []logquery.OrgSummary
 		err  error
 	}
 	slugsMsg map[int64]string

@@ -5,20 +5,20 @@ import (
 
 	tea "github.com/charmbracelet/bubbletea"
 
-	"github.com/callsnare/callsnare/internal/store"
+	"github.com/callsnare/callsnare/internal/logquery"
 )
 
 // orgsView is the first screen: every org with its last day of traffic. Its first line is
 // every delivery at once; the last gathers those tied to no org.
 type orgsView struct {
-	rows   []store.OrgSummary
+	rows   []logquery.OrgSummary
 	cursor int
 	offset int
 	loaded bool
 }
 
-func (v *orgsView) set(sums []store.OrgSummary) {
-	all := store.OrgSummary{OrgID: -1, Name: "(all deliveries)"}
+func (v *orgsView) set(sums []logquery.OrgSummary) {
+	all := logquery.OrgSummary{OrgID: -1, Name: "(all deliveries)"}
 	for _, s := range sums {
 		all.Deliveries += s.Deliveries
 		all.Errors += s.Errors
@@ -26,14 +26,14 @@ func (v *orgsView) set(sums []store.OrgSummary) {
 			all.Hourly[i] += n
 		}
 	}
-	v.rows = append([]store.OrgSummary{all}, sums...)
+	v.rows = append([]logquery.OrgSummary{all}, sums...)
 	v.cursor = min(v.cursor, len(v.rows)-1)
 	v.loaded = true
 }
 
-func (v *orgsView) selected() (store.OrgSummary, bool) {
+func (v *orgsView) selected() (logquery.OrgSummary, bool) {
 	if v.cursor < 0 || v.cursor >= len(v.rows) {
-		return store.OrgSummary{}, false
+		return logquery.OrgSummary{}, false
 	}
 	return v.rows[v.cursor], true
 }
@@ -64,7 +64,7 @@ func scrollTo(cursor, offset, height int) int {
 	return offset
 }
 
-func (m Model) openOrg(s store.OrgSummary) (tea.Model, tea.Cmd) {
+func (m Model) openOrg(s logquery.OrgSummary) (tea.Model, tea.Cmd) {
 	f := m.logs.filter
 	f.OrgID, f.NoOrg, f.OrgSlug = nil, false, ""
 	title := "all deliveries"

@@ -14,6 +14,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 
+	"github.com/callsnare/callsnare/internal/logquery"
 	"github.com/callsnare/callsnare/internal/store"
 )
 
@@ -90,7 +91,7 @@ func runTUI(ctx context.Context, st *store.Store, opts Options) error {
 	// The renderer reads NO_COLOR (and the terminal's abilities) from the environment.
 	r := lipgloss.NewRenderer(opts.Stdout)
 	m := New(ctx, Deps{
-		Source: st, Replayer: opts.Replayer, ShowPII: opts.ShowPII, Org: opts.Org, Filter: f,
+		Source: logquery.New(st), Replayer: opts.Replayer, ShowPII: opts.ShowPII, Org: opts.Org, Filter: f,
 		ExportDir: opts.ExportDir, Poll: time.Second, Renderer: r,
 	})
 	popts := []tea.ProgramOption{tea.WithContext(ctx), tea.WithAltScreen(), tea.WithMouseCellMotion(), tea.WithOutput(opts.Stdout)}
