@@ -15,6 +15,7 @@ import (
 	"github.com/muesli/termenv"
 
 	"github.com/callsnare/callsnare/internal/callflow"
+	"github.com/callsnare/callsnare/internal/logquery"
 	"github.com/callsnare/callsnare/internal/store"
 	"github.com/callsnare/callsnare/internal/twilio"
 )
@@ -225,7 +226,7 @@ func newTestModel(t testing.TB, s *seeded, d Deps) Model {
 	t.Cleanup(func() { ro.Close() })
 	r := lipgloss.NewRenderer(io.Discard)
 	r.SetColorProfile(termenv.Ascii)
-	d.Source, d.Renderer = ro, r
+	d.Source, d.Renderer = logquery.New(ro), r
 	if d.Now == nil {
 		d.Now = func() time.Time { return testNow }
 	}

@@ -168,7 +168,7 @@ func (r *rig) count(table, where string, args ...any) int {
 
 func (r *rig) exec(stmt string) {
 	r.t.Helper()
-	if _, err := r.svc.Store.DB().Exec(stmt); err != nil {
+	if _, err := r.ts.DB(r.t).Exec(stmt); err != nil {
 		r.t.Fatalf("%s: %v", stmt, err)
 	}
 }

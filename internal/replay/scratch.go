@@ -111,15 +111,10 @@ func (sc *scratch) copyOrgs(ctx context.Context, src *store.Store) error {
 			Slug: o.Slug, Name: o.Name, Timezone: o.Timezone, ForwardTo: o.ForwardTo,
 			TextbackTemplate: o.TextbackTemplate, StripeCustomerID: o.StripeCustomerID.String,
 			Numbers: o.Numbers, MinAnswerSeconds: o.MinAnswerSeconds, TextbackDisabled: !o.TextbackEnabled,
+			NotifyNumber: o.NotifyNumber,
 		}, o.CreatedAt.Time)
 		if err != nil {
 			return fmt.Errorf("copy org %s: %w", o.Slug, err)
-		}
-		if o.NotifyNumber != "" {
-			db := sc.svc.Store.DB()
-			if _, err := db.ExecContext(ctx, db.Rebind(`UPDATE orgs SET notify_number = ? WHERE slug = ?`), o.NotifyNumber, o.Slug); err != nil {
-				return fmt.Errorf("copy org %s: notify number: %w", o.Slug, err)
-			}
 		}
 	}
 	return nil

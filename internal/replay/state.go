@@ -2,7 +2,6 @@ package replay
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"sort"
 	"strconv"
@@ -23,58 +22,19 @@ func Snapshot(ctx context.Context, st *store.Store, slug string) (State, error) 
 	if err != nil {
 		return nil, fmt.Errorf("snapshot: %w", err)
 	}
+	r, err := st.OrgRecords(ctx, org.ID)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot of %s: %w", slug, err)
+	}
 	s := State{}
-	db := st.DB()
-	q := func(dst any, query string) error {
-		if err := db.SelectContext(ctx, dst, db.Rebind(query), org.ID); err != nil {
-			return fmt.Errorf("snapshot of %s: %w", slug, err)
-		}
-		return nil
+	for _, c := range r.Calls {
+		s["call "+c.CallSID] = map[string]string{"from": c.From, "to": c.To, "outcome": c.Outcome, "reason": c.Reason,
+			"dial_status": c.DialStatus, "call_status": c.CallStatus, "lead": c.LeadPhone.String}
 	}
-	var calls []struct {
-		SID        string         `db:"call_sid"`
-		From       string         `db:"from_number"`
-		To         string         `db:"to_number"`
-		Outcome    string         `db:"outcome"`
-		Reason     string         `db:"reason"`
-		DialStatus string         `db:"dial_status"`
-		CallStatus string         `db:"call_status"`
-		Lead       sql.NullString `db:"lead_phone"`
-	}
-	if err := q(&calls, `SELECT c.call_sid, c.from_number, c.to_number, c.outcome, c.reason, c.dial_status,
-		c.call_status, l.phone AS lead_phone FROM calls c LEFT JOIN leads l ON l.id = c.lead_id WHERE c.org_id = ?`); err != nil {
-		return nil, err
-	}
-	for _, c := range calls {
-		s["call "+c.SID] = map[string]string{"from": c.From, "to": c.To, "outcome": c.Outcome, "reason": c.Reason,
-			"dial_status": c.DialStatus, "call_status": c.CallStatus, "lead": c.Lead.String}
-	}
-	var leads []struct {
-		Phone  string `db:"phone"`
-		Status string `db:"status"`
-	}
-	if err := q(&leads, `SELECT phone, status FROM leads WHERE org_id = ?`); err != nil {
-		return nil, err
-	}
-	for _, l := range leads {
+	for _, l := range r.Leads {
 		s["lead "+l.Phone] = map[string]string{"status": l.Status}
 	}
-	var msgs []struct {
-		Direction string         `db:"direction"`
-		CallSID   sql.NullString `db:"call_sid"`
-		SID       sql.NullString `db:"sid"`
-		From      string         `db:"from_number"`
-		To        string         `db:"to_number"`
-		Body      string         `db:"body"`
-		Status    string         `db:"status"`
-		Reason    string         `db:"reason"`
-		Lead      sql.NullString `db:"lead_phone"`
-	}
-	if err := q(&msgs, `SELECT m.direction, m.call_sid, m.sid, m.from_number, m.to_number, m.body, m.status,
-		m.reason, l.phone AS lead_phone FROM messages m LEFT JOIN leads l ON l.id = m.lead_id WHERE m.org_id = ?`); err != nil {
-		return nil, err
-	}
-	for _, m := range msgs {
+	for _, m := range r.Messages {
 		// A text-back is known by its call; an inbound message by the MessageSid the
 		// caller's carrier gave it, which the evidence carries. The SID Twilio gave our
 		// own send differs on every run and is not compared.
@@ -83,54 +43,20 @@ func Snapshot(ctx context.Context, st *store.Store, slug string) (State, error) 
 			key = "message " + m.SID.String
 		}
 		s[key] = map[string]string{"direction": m.Direction, "from": m.From, "to": m.To, "body": m.Body,
-			"status": m.Status, "reason": m.Reason, "lead": m.Lead.String}
+			"status": m.Status, "reason": m.Reason, "lead": m.LeadPhone.String}
 	}
-	var opts []struct {
-		Phone    string `db:"phone"`
-		OptedOut bool   `db:"opted_out"`
-		Keyword  string `db:"keyword"`
-	}
-	if err := q(&opts, `SELECT phone, opted_out, keyword FROM opt_outs WHERE org_id = ?`); err != nil {
-		return nil, err
-	}
-	for _, o := range opts {
+	for _, o := range r.OptOuts {
 		s["opt-out "+o.Phone] = map[string]string{"opted_out": strconv.FormatBool(o.OptedOut), "keyword": o.Keyword}
 	}
-	var bills []struct {
-		Customer      string     `db:"customer_id"`
-		Subscription  string     `db:"subscription_id"`
-		Status        string     `db:"status"`
-		Price         string     `db:"price_id"`
-		PeriodEnd     store.Time `db:"current_period_end"`
-		CancelAtEnd   bool       `db:"cancel_at_period_end"`
-		Invoice       string     `db:"latest_invoice_id"`
-		InvoiceStatus string     `db:"latest_invoice_status"`
-		Delinquent    bool       `db:"delinquent"`
-		Deleted       bool       `db:"subscription_deleted"`
+	if b := r.Billing; b != nil {
+		s["billing"] = map[string]string{"customer": b.CustomerID, "subscription": b.SubscriptionID, "status": b.Status,
+			"price": b.PriceID, "period_end": timeString(b.CurrentPeriodEnd.Time), "cancel_at_period_end": strconv.FormatBool(b.CancelAtPeriodEnd),
+			"latest_invoice": b.LatestInvoiceID, "latest_invoice_status": b.LatestInvoiceStatus,
+			"delinquent": strconv.FormatBool(b.Delinquent), "subscription_deleted": strconv.FormatBool(b.SubscriptionDeleted)}
 	}
-	if err := q(&bills, `SELECT customer_id, subscription_id, status, price_id, current_period_end,
-		cancel_at_period_end, latest_invoice_id, latest_invoice_status, delinquent, subscription_deleted
-		FROM org_billing WHERE org_id = ?`); err != nil {
-		return nil, err
-	}
-	for _, b := range bills {
-		s["billing"] = map[string]string{"customer": b.Customer, "subscription": b.Subscription, "status": b.Status,
-			"price": b.Price, "period_end": timeString(b.PeriodEnd.Time), "cancel_at_period_end": strconv.FormatBool(b.CancelAtEnd),
-			"latest_invoice": b.Invoice, "latest_invoice_status": b.InvoiceStatus,
-			"delinquent": strconv.FormatBool(b.Delinquent), "subscription_deleted": strconv.FormatBool(b.Deleted)}
-	}
-	var invs []struct {
-		ID     string `db:"id"`
-		Status string `db:"status"`
-		Due    int64  `db:"amount_due"`
-		Paid   int64  `db:"amount_paid"`
-	}
-	if err := q(&invs, `SELECT id, status, amount_due, amount_paid FROM invoices WHERE org_id = ?`); err != nil {
-		return nil, err
-	}
-	for _, i := range invs {
-		s["invoice "+i.ID] = map[string]string{"status": i.Status, "amount_due": strconv.FormatInt(i.Due, 10),
-			"amount_paid": strconv.FormatInt(i.Paid, 10)}
+	for _, i := range r.Invoices {
+		s["invoice "+i.ID] = map[string]string{"status": i.Status, "amount_due": strconv.FormatInt(i.AmountDue, 10),
+			"amount_paid": strconv.FormatInt(i.AmountPaid, 10)}
 	}
 	return s, nil
 }

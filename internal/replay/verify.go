@@ -94,7 +94,7 @@ func (v *Verify) Run(ctx context.Context) (rep Report, err error) {
 	if err != nil {
 		return rep, err
 	}
-	settles, err := settleFacts(ctx, src, org.ID)
+	settles, err := src.SettleFacts(ctx, org.ID)
 	if err != nil {
 		return rep, err
 	}
@@ -233,22 +233,4 @@ func verifyEvidence(ctx context.Context, st *store.Store, orgID int64) ([]store.
 	}
 	sortByReceipt(out)
 	return out, nil
-}
-
-// settleFact is when the source settled a call that ended with no dial-complete.
-type settleFact struct {
-	CallSID string     `db:"call_sid"`
-	At      store.Time `db:"received_at"`
-}
-
-func settleFacts(ctx context.Context, st *store.Store, orgID int64) ([]settleFact, error) {
-	var rows []settleFact
-	db := st.DB()
-	err := db.SelectContext(ctx, &rows, db.Rebind(`SELECT f.call_sid, f.received_at FROM call_facts f
-		JOIN calls c ON c.call_sid = f.call_sid WHERE c.org_id = ? AND f.kind = 'settled'
-		ORDER BY f.received_at, f.id`), orgID)
-	if err != nil {
-		return nil, fmt.Errorf("read settle facts: %w", err)
-	}
-	return rows, nil
 }

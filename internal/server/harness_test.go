@@ -192,7 +192,7 @@ func (h *harness) callRow(c call) store.Call {
 func (h *harness) logRows(where string, args ...any) []store.Evidence {
 	h.t.Helper()
 	var rows []store.Evidence
-	db := h.svc.Store.DB()
+	db := h.ts.DB(h.t)
 	q := `SELECT id, received_at, provider, route, org_id, remote_addr, url, headers, content_type, body, body_sha256,
 		body_truncated, signature, dedupe_key, duplicate_of, kind, call_sid, caller, status, error, http_status,
 		response_body, latency_us, replay_of FROM webhook_log`

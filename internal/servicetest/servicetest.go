@@ -7,12 +7,15 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/callsnare/callsnare/internal/faketwilio"
 	"github.com/callsnare/callsnare/internal/service"
+	"github.com/callsnare/callsnare/internal/storetest"
+	"github.com/jmoiron/sqlx"
 )
 
 // The test account: webhooks are signed with AuthToken, Stripe events with StripeSecret.
@@ -31,6 +34,9 @@ type Service struct {
 	Fake    *faketwilio.Server
 	FakeURL string
 	Config  service.Config
+
+	dbOnce sync.Once
+	db     *sqlx.DB
 }
 
 // Start runs a service on dsn until the test ends. tweak adjusts the configuration; the
@@ -72,10 +78,18 @@ func Start(t testing.TB, dsn string, tweak ...func(*service.Config)) *Service {
 	return s
 }
 
+// DB is a plain connection to the service's database, for assertions on its tables; it
+// is opened once and closed with the test that first asks for it.
+func (s *Service) DB(t testing.TB) *sqlx.DB {
+	t.Helper()
+	s.dbOnce.Do(func() { s.db = storetest.Open(t, s.Config.DSN) })
+	return s.db
+}
+
 // Count is the number of rows of table matching where (? placeholders), for assertions.
 func (s *Service) Count(t testing.TB, table, where string, args ...any) int {
 	t.Helper()
-	db := s.Store.DB()
+	db := s.DB(t)
 	q := "SELECT COUNT(*) FROM " + table
 	if where != "" {
 		q += " WHERE " + where

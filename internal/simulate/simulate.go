@@ -190,17 +190,14 @@ func (s *sim) provision(ctx context.Context, st *store.Store) error {
 
 // drain waits until no text-back of the run is queued or being sent, or the timeout.
 func (s *sim) drain(ctx context.Context, st *store.Store) (bool, error) {
-	ids := make([]any, len(s.orgs))
+	ids := make([]int64, len(s.orgs))
 	for i, o := range s.orgs {
 		ids[i] = o.ID
 	}
-	db := st.DB()
-	q := db.Rebind(`SELECT COUNT(*) FROM messages WHERE direction = 'outbound' AND status IN ('queued', 'sending')
-		AND org_id IN (` + strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ") + `)`)
 	deadline := time.Now().Add(s.o.DrainTimeout)
 	for {
-		var n int
-		if err := db.GetContext(ctx, &n, q, ids...); err != nil {
+		n, err := st.UnfinishedTextbacks(ctx, ids)
+		if err != nil {
 			return false, fmt.Errorf("drain text-backs: %w", err)
 		}
 		if n == 0 {

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/callsnare/callsnare/internal/faketwilio"
@@ -157,27 +156,20 @@ func (s *sim) openTarget(ctx context.Context, t *target) error {
 
 // pollSent reports text-backs of the run's orgs as the database marks them sent.
 func (s *sim) pollSent(ctx context.Context, st *store.Store, seen func(sid, from, to string)) {
-	db := st.DB()
 	known := map[string]bool{}
-	ids := make([]any, len(s.orgs))
+	ids := make([]int64, len(s.orgs))
 	for i, o := range s.orgs {
 		ids[i] = o.ID
 	}
-	q := db.Rebind(`SELECT sid, from_number, to_number FROM messages WHERE direction = 'outbound'
-		AND status = 'sent' AND org_id IN (` + strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ") + `)`)
 	for ctx.Err() == nil && !s.stopping.Load() {
-		var rows []struct {
-			SID  string `db:"sid"`
-			From string `db:"from_number"`
-			To   string `db:"to_number"`
-		}
-		if err := db.SelectContext(ctx, &rows, q, ids...); err != nil && !errors.Is(err, context.Canceled) {
+		rows, err := st.Textbacks(ctx, ids, store.TextbackSent)
+		if err != nil && !errors.Is(err, context.Canceled) {
 			s.o.Logger.Warn("simulate_poll_failed", "err", err)
 		}
 		for _, r := range rows {
-			if !known[r.SID] {
-				known[r.SID] = true
-				seen(r.SID, r.From, r.To)
+			if !known[r.SID.String] {
+				known[r.SID.String] = true
+				seen(r.SID.String, r.From, r.To)
 			}
 		}
 		sleep(ctx, 100*time.Millisecond)

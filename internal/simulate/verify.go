@@ -2,11 +2,8 @@ package simulate
 
 import (
 	"context"
-	"database/sql"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"sort"
 	"strings"
 	"time"
 
@@ -71,17 +68,7 @@ const (
 const clockSlack = time.Second
 
 // dbMessage is a text-back row.
-type dbMessage struct {
-	CallSID     sql.NullString `db:"call_sid"`
-	SID         sql.NullString `db:"sid"`
-	OrgID       int64          `db:"org_id"`
-	To          string         `db:"to_number"`
-	Status      string         `db:"status"`
-	Reason      string         `db:"reason"`
-	AttemptedAt store.Time     `db:"attempted_at"`
-	UpdatedAt   store.Time     `db:"updated_at"`
-	SentAt      store.Time     `db:"sent_at"`
-}
+type dbMessage store.TextbackRow
 
 // decidedAt is when the job applied the rules: the attempt, or the suppression.
 func (m dbMessage) decidedAt() time.Time {
@@ -96,7 +83,7 @@ type verifier struct {
 	s        *sim
 	st       *store.Store
 	since    time.Time
-	orgIDs   []any
+	orgIDs   []int64
 	orgByID  map[int64]*simOrg
 	msgs     map[string]dbMessage   // by CallSid
 	sentTo   map[string][]dbMessage // sent rows by org number + phone
@@ -131,7 +118,7 @@ func (s *sim) verify(ctx context.Context, st *store.Store, fake *faketwilio.Serv
 			}
 		}
 	}
-	checks := []Check{v.evidenceCheck(), v.callsCheck()}
+	checks := []Check{v.evidenceCheck(), v.callsCheck(ctx)}
 	ok, none := v.textbackChecks()
 	checks = append(checks, ok, none, v.stopCheck())
 	b, err := v.billingCheck(ctx)
@@ -145,38 +132,28 @@ func (s *sim) verify(ctx context.Context, st *store.Store, fake *faketwilio.Serv
 	return append(checks, b, r, d.done()), nil
 }
 
-func (v *verifier) in(n int) string {
-	return "(" + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")"
-}
-
 func (v *verifier) load(ctx context.Context) error {
-	db := v.st.DB()
-	var rows []dbMessage
-	if err := db.SelectContext(ctx, &rows, db.Rebind(`SELECT call_sid, sid, org_id, to_number, status, reason,
-		attempted_at, updated_at, sent_at FROM messages WHERE direction = 'outbound' AND org_id IN `+v.in(len(v.orgIDs))), v.orgIDs...); err != nil {
+	rows, err := v.st.Textbacks(ctx, v.orgIDs, "")
+	if err != nil {
 		return fmt.Errorf("read text-backs: %w", err)
 	}
-	for _, m := range rows {
+	for _, r := range rows {
+		m := dbMessage(r)
 		v.msgs[m.CallSID.String] = m
 		if m.Status == store.TextbackSent {
 			k := v.orgByID[m.OrgID].number + " " + m.To
 			v.sentTo[k] = append(v.sentTo[k], m)
 		}
 	}
-	var logs []struct {
-		Headers string `db:"headers"`
-		Status  string `db:"status"`
-	}
-	if err := db.SelectContext(ctx, &logs, db.Rebind(`SELECT headers, status FROM webhook_log WHERE received_at >= ?`),
-		store.T(v.since.Add(-clockSlack))); err != nil {
+	logs, err := v.st.DeliveryStatuses(ctx, v.since.Add(-clockSlack))
+	if err != nil {
 		return fmt.Errorf("read webhook log: %w", err)
 	}
 	v.evidence = make(map[string]string, len(logs))
 	prefix := "sim-" + v.s.o.RunID + "-"
 	for _, l := range logs {
-		var h map[string]string
-		if json.Unmarshal([]byte(l.Headers), &h) == nil && strings.HasPrefix(h["X-Request-Id"], prefix) {
-			v.evidence[h["X-Request-Id"]] = l.Status
+		if strings.HasPrefix(l.RequestID, prefix) {
+			v.evidence[l.RequestID] = l.Status
 		}
 	}
 	return nil
@@ -204,22 +181,18 @@ func (v *verifier) evidenceCheck() Check {
 }
 
 // callsCheck: one row per acknowledged call, with the outcome its dial-complete decides.
-func (v *verifier) callsCheck() Check {
+func (v *verifier) callsCheck(ctx context.Context) Check {
 	c := newCheck(CheckCallRows, "invariant")
-	db := v.st.DB()
-	var rows []struct {
-		SID     string `db:"call_sid"`
-		Outcome string `db:"outcome"`
-	}
-	if err := db.Select(&rows, db.Rebind(`SELECT call_sid, outcome FROM calls WHERE org_id IN `+v.in(len(v.orgIDs))), v.orgIDs...); err != nil {
+	rows, err := v.st.CallOutcomes(ctx, v.orgIDs)
+	if err != nil {
 		c.fail("read calls: %v", err)
 		return c.done()
 	}
 	n := map[string]int{}
 	outcome := map[string]string{}
 	for _, r := range rows {
-		n[r.SID]++
-		outcome[r.SID] = r.Outcome
+		n[r.CallSID]++
+		outcome[r.CallSID] = r.Outcome
 	}
 	for _, call := range v.s.led.calls {
 		if !call.inboundOK {
@@ -498,23 +471,13 @@ func (v *verifier) billingCheck(ctx context.Context) (Check, error) {
 // their rejected log rows.
 func (v *verifier) rejectedCheck(ctx context.Context) (Check, error) {
 	c := newCheck(CheckRejected, "invariant")
-	db := v.st.DB()
-	look := func(what, q string, ids []string) error {
-		for len(ids) > 0 {
-			chunk := ids[:min(len(ids), 500)]
-			ids = ids[len(chunk):]
-			args := make([]any, len(chunk))
-			for i, id := range chunk {
-				args[i] = id
-			}
-			var found []string
-			if err := db.SelectContext(ctx, &found, db.Rebind(q+v.in(len(chunk))), args...); err != nil {
-				return fmt.Errorf("verify rejected %s: %w", what, err)
-			}
-			sort.Strings(found)
-			for _, f := range found {
-				c.fail("forged %s %s was applied", what, f)
-			}
+	look := func(what string, kind store.IDKind, ids []string) error {
+		found, err := v.st.ExistingIDs(ctx, kind, ids)
+		if err != nil {
+			return fmt.Errorf("verify rejected %s: %w", what, err)
+		}
+		for _, f := range found {
+			c.fail("forged %s %s was applied", what, f)
 		}
 		return nil
 	}
@@ -522,13 +485,13 @@ func (v *verifier) rejectedCheck(ctx context.Context) (Check, error) {
 	for i, id := range v.s.led.ghostEvents {
 		keys[i] = "stripe:" + id
 	}
-	if err := look("call", `SELECT call_sid FROM calls WHERE call_sid IN `, v.s.led.ghostCalls); err != nil {
+	if err := look("call", store.CallSIDs, v.s.led.ghostCalls); err != nil {
 		return c.done(), err
 	}
-	if err := look("message", `SELECT sid FROM messages WHERE sid IN `, v.s.led.ghostSMS); err != nil {
+	if err := look("message", store.MessageSIDs, v.s.led.ghostSMS); err != nil {
 		return c.done(), err
 	}
-	if err := look("event", `SELECT dedupe_key FROM webhook_log WHERE dedupe_key IN `, keys); err != nil {
+	if err := look("event", store.DedupeKeys, keys); err != nil {
 		return c.done(), err
 	}
 	return c.done(), nil

@@ -26,9 +26,11 @@ type Org struct {
 // NewOrg is what provisioning an org takes. Numbers must already be E.164.
 type NewOrg struct {
 	Slug, Name, Timezone, ForwardTo, TextbackTemplate, StripeCustomerID string
-	Numbers                                                             []string
-	MinAnswerSeconds                                                    int
-	TextbackDisabled                                                    bool
+	// NotifyNumber is where the owner is told about missed calls; "" for nowhere.
+	NotifyNumber     string
+	Numbers          []string
+	MinAnswerSeconds int
+	TextbackDisabled bool
 }
 
 const orgColumns = `id, slug, name, timezone, forward_to, notify_number, textback_template,
@@ -48,10 +50,10 @@ func (s *Store) CreateOrg(ctx context.Context, in NewOrg, now time.Time) (Org, e
 			tz = "America/New_York"
 		}
 		var id int64
-		err := tx.row(ctx, `INSERT INTO orgs (slug, name, timezone, forward_to,
+		err := tx.row(ctx, `INSERT INTO orgs (slug, name, timezone, forward_to, notify_number,
 			textback_template, textback_enabled, min_answer_seconds, stripe_customer_id, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			in.Slug, in.Name, tz, in.ForwardTo, in.TextbackTemplate, !in.TextbackDisabled,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			in.Slug, in.Name, tz, in.ForwardTo, in.NotifyNumber, in.TextbackTemplate, !in.TextbackDisabled,
 			in.MinAnswerSeconds, cust, T(now)).Scan(&id)
 		if err != nil {
 			return fmt.Errorf("insert org: %w", classify(err))

@@ -177,9 +177,6 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 // Driver tells which database the store runs on.
 func (s *Store) Driver() Driver { return s.driver }
 
-// DB is the read pool, for queries that need no transaction.
-func (s *Store) DB() *sqlx.DB { return s.db }
-
 // SQLDB returns the handle other libraries (the job queue) should use to write: on SQLite
 // a separate pool with the same pragmas, so its transactions also begin immediately.
 func (s *Store) SQLDB() (*sql.DB, error) {

@@ -215,7 +215,7 @@ func TestWriterIsolatesAFailingUnit(t *testing.T) {
 			}
 		}
 		var n int
-		if err := st.DB().Get(&n, `SELECT COUNT(*) FROM leads`); err != nil || n != 20 {
+		if err := st.ReadPool().Get(&n, `SELECT COUNT(*) FROM leads`); err != nil || n != 20 {
 			t.Errorf("%d leads, want 20 (%v)", n, err)
 		}
 	})
@@ -260,7 +260,7 @@ func TestCallFactsInAnyOrder(t *testing.T) {
 			}
 		}
 		var leads int
-		if err := st.DB().Get(&leads, `SELECT COUNT(*) FROM leads`); err != nil || leads != 1 {
+		if err := st.ReadPool().Get(&leads, `SELECT COUNT(*) FROM leads`); err != nil || leads != 1 {
 			t.Errorf("%d leads, want 1 for one caller (%v)", leads, err)
 		}
 	})
@@ -310,7 +310,7 @@ func TestTimeRoundTripsAndSorts(t *testing.T) {
 			}
 		}
 		var got []store.Time
-		if err := st.DB().Select(&got, `SELECT received_at FROM webhook_log ORDER BY received_at, id`); err != nil {
+		if err := st.ReadPool().Select(&got, `SELECT received_at FROM webhook_log ORDER BY received_at, id`); err != nil {
 			t.Fatal(err)
 		}
 		want := []time.Time{now, times[4], now.Add(time.Microsecond), now.Add(100 * time.Millisecond), now.Add(1500 * time.Millisecond)}

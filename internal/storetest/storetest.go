@@ -12,11 +12,15 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/callsnare/callsnare/internal/store"
 )
 
 // DefaultPostgres is the server the machine's PostgreSQL listens on.
@@ -116,4 +120,27 @@ func PostgresBehindProxy(t testing.TB) (string, *Proxy) {
 	p := NewProxy(t, u.Host)
 	u.Host = p.Addr()
 	return u.String(), p
+}
+
+// Open is a plain connection to the database dsn names, for the assertions and set-ups a
+// test makes directly on its tables; it is closed with the test. Code under test goes
+// through the store.
+func Open(t testing.TB, dsn string) *sqlx.DB {
+	t.Helper()
+	driver, ddsn, err := store.ParseDSN(dsn)
+	if err != nil {
+		t.Fatalf("open %s: %v", redact(dsn), err)
+	}
+	name := "pgx"
+	if driver == store.SQLite {
+		name = "sqlite"
+		path, query, _ := strings.Cut(ddsn, "?")
+		ddsn = "file:" + path + "?" + query + "&_pragma=busy_timeout(10000)"
+	}
+	db, err := sqlx.Open(name, ddsn)
+	if err != nil {
+		t.Fatalf("open %s: %v", redact(dsn), err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }
