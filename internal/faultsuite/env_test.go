@@ -10,6 +10,7 @@ import (
 
 	"github.com/callsnare/callsnare/internal/faketwilio"
 	"github.com/callsnare/callsnare/internal/store"
+	"github.com/callsnare/callsnare/internal/storetest"
 )
 
 const (
@@ -84,13 +85,7 @@ type expect struct {
 func (e *env) check(calls []call, p *serveProc, since time.Time, x expect) {
 	t := e.t
 	t.Helper()
-	ctx := context.Background()
-	st, err := store.Open(ctx, e.dsn, store.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatalf("open %s: %v", e.dsn, err)
-	}
-	defer st.Close()
-	db := st.DB()
+	db := storetest.Open(t, e.dsn)
 
 	// Evidence, by the request id each attempt carried.
 	var rows []struct {

@@ -38,7 +38,7 @@ type hostileRow struct {
 func (h *harness) lastRow() hostileRow {
 	h.t.Helper()
 	var r hostileRow
-	db := h.svc.Store.DB()
+	db := h.ts.DB(h.t)
 	err := db.Get(&r, `SELECT id, status, signature, http_status, body, body_length, body_truncated, cleaned, url,
 		content_type, call_sid, caller, error, replay_of FROM webhook_log ORDER BY id DESC LIMIT 1`)
 	if err != nil {
