@@ -231,7 +231,7 @@ func TestForgedFloodIsBounded(t *testing.T) {
 			Bytes int64 `db:"bytes"`
 			Whole int64 `db:"whole"`
 		}
-		db := h.svc.Store.DB()
+		db := h.ts.DB(h.t)
 		if err := db.Get(&stored, `SELECT COUNT(*) AS n, COALESCE(SUM(LENGTH(body)), 0) AS bytes, COALESCE(SUM(body_length), 0) AS whole
 			FROM webhook_log WHERE status = 'rejected'`); err != nil {
 			t.Fatal(err)
