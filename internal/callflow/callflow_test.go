@@ -2,6 +2,7 @@ package callflow
 
 import (
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 )
@@ -218,6 +219,100 @@ func TestDeliveryStatusMovesForwardOnly(t *testing.T) {
 	for _, tt := range tests {
 		if got := fold(tt.seq...); got != tt.want {
 			t.Errorf("%s: %v folds to %s, want %s", tt.name, tt.seq, got, tt.want)
+		}
+	}
+}
+
+func TestHours(t *testing.T) {
+	h, err := ParseHours("Mon-Fri 08:00-18:00, Sat 09:00-13:00")
+	if err != nil {
+		t.Fatal(err)
+	}
+	chicago := "America/Chicago"
+	at := func(s string) time.Time {
+		v, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	tests := []struct {
+		at   string
+		open bool
+	}{
+		{"2026-12-01T14:00:00Z", true},  // Tue 08:00 in Chicago
+		{"2026-12-01T13:59:00Z", false}, // Tue 07:59
+		{"2026-12-02T00:00:00Z", false}, // Tue 18:00, closed from then
+		{"2026-12-05T18:59:00Z", true},  // Sat 12:59
+		{"2026-12-05T19:00:00Z", false}, // Sat 13:00
+		{"2026-12-06T17:00:00Z", false}, // Sun
+	}
+	for _, tt := range tests {
+		if got := h.OpenAt(at(tt.at), chicago); got != tt.open {
+			t.Errorf("open at %s = %v, want %v", tt.at, got, tt.open)
+		}
+	}
+	if always, _ := ParseHours(""); !always.AlwaysOpen() || !always.OpenAt(at("2026-12-06T03:00:00Z"), chicago) {
+		t.Error("empty hours should be always open")
+	}
+	if wrap, err := ParseHours("Sat-Sun 10:00-24:00"); err != nil || !wrap.OpenAt(at("2026-12-07T05:59:00Z"), chicago) {
+		t.Errorf("Sat-Sun until midnight: %v", err)
+	}
+	for _, bad := range []string{"Mon", "Mon 8-18", "Funday 08:00-18:00", "Mon 18:00-08:00", "Mon 08:00-25:00", "Mon-Fri 08:00-18:00,", "Mon 08:60-09:00"} {
+		if _, err := ParseHours(bad); err == nil {
+			t.Errorf("ParseHours(%q) should fail", bad)
+		}
+	}
+}
+
+func TestUrgent(t *testing.T) {
+	kw := UrgentKeywords("")
+	for body, want := range map[string]bool{
+		"We have NO HEAT and a baby":        true,
+		"I smell gas in the basement":       true,
+		"the water heater is leaking":       true,
+		"No A/C since noon":                 true,
+		"need a new gasket for the furnace": false,
+		"can you come tuesday?":             false,
+		"Emergency!":                        true,
+		"":                                  false,
+	} {
+		if got := Urgent(body, kw); got != want {
+			t.Errorf("Urgent(%q) = %v, want %v", body, got, want)
+		}
+	}
+	if !Urgent("water everywhere", UrgentKeywords("Water, burst pipe")) || Urgent("no heat", UrgentKeywords("water")) {
+		t.Error("an org's own keywords replace the defaults")
+	}
+}
+
+func TestNotices(t *testing.T) {
+	if got := HumanPhone("+15125550123", "+15125550100"); got != "(512) 555-0123" {
+		t.Errorf("HumanPhone US = %q", got)
+	}
+	if got := HumanPhone("+442079460958", "+15125550100"); got != "+44 20 7946 0958" {
+		t.Errorf("HumanPhone UK = %q", got)
+	}
+	if got := MissedCallNotice("(512) 555-0123", true); got != "Missed call from (512) 555-0123. We texted them back." {
+		t.Errorf("MissedCallNotice = %q", got)
+	}
+	long := strings.Repeat("furnace ", 40)
+	got := ReplyNotice("(512) 555-0123", long, true)
+	if !strings.HasPrefix(got, `URGENT Reply from (512) 555-0123: "furnace`) || len([]rune(got)) > 170 || !strings.HasSuffix(got, `…"`) {
+		t.Errorf("ReplyNotice = %q", got)
+	}
+	for _, tt := range []struct {
+		notify, caller string
+		entitled       bool
+		want           string
+	}{
+		{"", "+15125550123", true, NotifyNoNumber},
+		{"+15125550199", "+15125550123", false, NotifyNotEntitled},
+		{"+15125550199", "+15125550199", true, NotifyIsCaller},
+		{"+15125550199", "+15125550123", true, ""},
+	} {
+		if got := DecideNotify(tt.notify, tt.caller, tt.entitled); got != tt.want {
+			t.Errorf("DecideNotify(%q, %q, %v) = %q, want %q", tt.notify, tt.caller, tt.entitled, got, tt.want)
 		}
 	}
 }

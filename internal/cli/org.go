@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"regexp"
@@ -18,7 +19,7 @@ var slugPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
 func (a *app) orgCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "org", Short: "Provision and inspect orgs"}
-	cmd.AddCommand(a.orgAddCmd(), a.orgListCmd(), a.orgShowCmd())
+	cmd.AddCommand(a.orgAddCmd(), a.orgUpdateCmd(), a.orgListCmd(), a.orgShowCmd())
 	return cmd
 }
 
@@ -27,6 +28,7 @@ type orgAddOptions struct {
 	numbers                                                     []string
 	minAnswer                                                   int
 	noTextback                                                  bool
+	owner                                                       ownerOptions
 }
 
 func (a *app) orgAddCmd() *cobra.Command {
@@ -68,6 +70,7 @@ func (a *app) orgAddCmd() *cobra.Command {
 	f.StringVar(&o.region, "region", "US", "country for numbers written without +country code")
 	f.IntVar(&o.minAnswer, "min-answer-seconds", 0, "a forwarded call shorter than this counts as missed (voicemail)")
 	f.BoolVar(&o.noTextback, "no-textback", false, "forward calls but never text back")
+	o.owner.flags(f)
 	return cmd
 }
 
@@ -109,6 +112,8 @@ func (o orgAddOptions) validate(slug string) (store.NewOrg, error) {
 	if o.minAnswer < 0 {
 		errs = append(errs, "--min-answer-seconds must not be negative")
 	}
+	errs = append(errs, o.owner.validate(o.region)...)
+	in.NotifyNumber, in.Hours, in.AfterHoursTemplate, in.UrgentKeywords = o.owner.notify, o.owner.hours, o.owner.afterHours, o.owner.urgent
 	if len(errs) > 0 {
 		return in, usageErr(strings.Join(errs, "\n"))
 	}
@@ -117,12 +122,13 @@ func (o orgAddOptions) validate(slug string) (store.NewOrg, error) {
 
 // orgView is the JSON shape of an org.
 type orgView struct {
-	Slug      string      `json:"slug"`
-	Name      string      `json:"name"`
-	Timezone  string      `json:"timezone"`
-	Numbers   []string    `json:"numbers"`
-	ForwardTo string      `json:"forward_to"`
-	Textback  bool        `json:"textback_enabled"`
+	Slug      string   `json:"slug"`
+	Name      string   `json:"name"`
+	Timezone  string   `json:"timezone"`
+	Numbers   []string `json:"numbers"`
+	ForwardTo string   `json:"forward_to"`
+	Textback  bool     `json:"textback_enabled"`
+	orgSettingsView
 	Billing   billingView `json:"billing"`
 	CreatedAt string      `json:"created_at"`
 }
@@ -150,7 +156,7 @@ func (a *app) orgViews(cmd *cobra.Command, st *store.Store, orgs []store.Org) ([
 		}
 		views = append(views, orgView{
 			Slug: o.Slug, Name: o.Name, Timezone: o.Timezone, Numbers: o.Numbers, ForwardTo: o.ForwardTo,
-			Textback: o.TextbackEnabled, CreatedAt: rfc3339(o.CreatedAt.Time),
+			Textback: o.TextbackEnabled, CreatedAt: rfc3339(o.CreatedAt.Time), orgSettingsView: settingsView(o),
 			Billing: billingView{
 				Status: b.Status, CustomerID: cust, SubscriptionID: b.SubscriptionID,
 				CurrentPeriodEnd: rfc3339(b.CurrentPeriodEnd.Time), CancelAtPeriodEnd: b.CancelAtPeriodEnd,
@@ -224,6 +230,9 @@ func (a *app) orgShowCmd() *cobra.Command {
 			for _, kv := range [][2]string{
 				{"slug", v.Slug}, {"name", v.Name}, {"timezone", v.Timezone}, {"numbers", strings.Join(v.Numbers, " ")},
 				{"forward_to", dash(v.ForwardTo)}, {"textback_enabled", fmt.Sprint(v.Textback)},
+				{"notify", dash(v.Notify)}, {"hours", cmp.Or(v.Hours, "always open")},
+				{"textback_template", dash(v.TextbackTemplate)}, {"after_hours_template", dash(v.AfterHoursTemplate)},
+				{"urgent_keywords", strings.Join(v.UrgentKeywords, ", ")}, {"min_answer_seconds", fmt.Sprint(v.MinAnswerSeconds)},
 				{"billing.status", dash(v.Billing.Status)}, {"billing.customer_id", dash(v.Billing.CustomerID)},
 				{"billing.subscription_id", dash(v.Billing.SubscriptionID)},
 				{"billing.current_period_end", dash(v.Billing.CurrentPeriodEnd)},

@@ -247,3 +247,43 @@ func TestMMSKeepsItsMedia(t *testing.T) {
 		}
 	})
 }
+
+func TestOrgUpdateTakesEffectFromTheNextDelivery(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		h := newHarness(t, dsn)
+		ctx := context.Background()
+		// Open all day tomorrow only, in UTC: a call now is after hours.
+		tomorrow := time.Now().UTC().Add(24 * time.Hour).Weekday().String()[:3]
+		hours, utc, after := tomorrow+" 00:00-24:00", "UTC", "{org} is closed now. We will call you back first thing."
+		if _, err := h.svc.Store.UpdateOrg(ctx, h.org.Slug, store.OrgUpdate{Hours: &hours, Timezone: &utc, AfterHoursTemplate: &after}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		c := h.missedCall(callerPhone)
+		if msg := h.textback(c); msg.Status != "sent" || msg.Body != "Acme Heating & Cooling is closed now. We will call you back first thing." {
+			t.Errorf("after-hours text-back %s: %q", msg.Status, msg.Body)
+		}
+
+		always := ""
+		if _, err := h.svc.Store.UpdateOrg(ctx, h.org.Slug, store.OrgUpdate{Hours: &always}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		c = h.missedCall("+15125550127")
+		if msg := h.textback(c); msg.Body != "Sorry we missed your call! This is Acme Heating & Cooling. Reply here and we'll get right back to you." {
+			t.Errorf("in-hours text-back: %q", msg.Body)
+		}
+
+		// No forward-to any more: the next call is missed at once.
+		none, name := "", "Acme HVAC"
+		if _, err := h.svc.Store.UpdateOrg(ctx, h.org.Slug, store.OrgUpdate{ForwardTo: &none, Name: &name}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		c = h.newCall("+15125550128")
+		_, body := h.inbound(c)
+		if d := parseTwiML(t, body); d.Dial != nil || d.Say != "Sorry, nobody can take your call right now. "+promise {
+			t.Errorf("after removing forward-to: %s", body)
+		}
+		if msg := h.textback(c); !strings.Contains(msg.Body, "Acme HVAC") {
+			t.Errorf("the text-back should use the new name: %q", msg.Body)
+		}
+	})
+}

@@ -233,6 +233,11 @@ func (tx *Tx) createTextback(ctx context.Context, call *Call, org Org, rules Cal
 	if template == "" {
 		template = rules.Template
 	}
+	// A call missed while the business is closed gets the after-hours text-back; decided
+	// on the call's start, so that replaying the call decides the same. Hours are checked
+	// when set, so a spec that no longer parses counts as always open.
+	hours, _ := callflow.ParseHours(org.Hours)
+	template = callflow.ChooseTemplate(hours.OpenAt(call.StartedAt.Time, org.Timezone), template, org.AfterHoursTemplate)
 	body := callflow.RenderTextback(template, org.Name)
 	res, err := tx.exec(ctx, `INSERT INTO messages (org_id, lead_id, direction, call_sid,
 		from_number, to_number, body, status, reason, created_at, updated_at)

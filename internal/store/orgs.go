@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -21,20 +23,25 @@ type Org struct {
 	StripeCustomerID sql.NullString `db:"stripe_customer_id"`
 	CreatedAt        Time           `db:"created_at"`
 	Numbers          []string       `db:"-"`
+	// Hours is the business hours spec (callflow.ParseHours), "" for always open.
+	Hours              string `db:"hours"`
+	AfterHoursTemplate string `db:"after_hours_template"`
+	UrgentKeywords     string `db:"urgent_keywords"` // comma-separated; "" for the defaults
 }
 
 // NewOrg is what provisioning an org takes. Numbers must already be E.164.
 type NewOrg struct {
 	Slug, Name, Timezone, ForwardTo, TextbackTemplate, StripeCustomerID string
-	// NotifyNumber is where the owner is told about missed calls; "" for nowhere.
-	NotifyNumber     string
-	Numbers          []string
-	MinAnswerSeconds int
-	TextbackDisabled bool
+	// NotifyNumber is where the owner is told about missed calls and replies; "" for nowhere.
+	NotifyNumber                              string
+	Hours, AfterHoursTemplate, UrgentKeywords string
+	Numbers                                   []string
+	MinAnswerSeconds                          int
+	TextbackDisabled                          bool
 }
 
 const orgColumns = `id, slug, name, timezone, forward_to, notify_number, textback_template,
-	textback_enabled, min_answer_seconds, stripe_customer_id, created_at`
+	textback_enabled, min_answer_seconds, stripe_customer_id, created_at, hours, after_hours_template, urgent_keywords`
 
 // CreateOrg provisions an org and its tracked numbers in one transaction. A slug, number
 // or Stripe customer that is already taken fails with ErrDuplicate.
@@ -50,11 +57,12 @@ func (s *Store) CreateOrg(ctx context.Context, in NewOrg, now time.Time) (Org, e
 			tz = "America/New_York"
 		}
 		var id int64
-		err := tx.row(ctx, `INSERT INTO orgs (slug, name, timezone, forward_to, notify_number,
-			textback_template, textback_enabled, min_answer_seconds, stripe_customer_id, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			in.Slug, in.Name, tz, in.ForwardTo, in.NotifyNumber, in.TextbackTemplate, !in.TextbackDisabled,
-			in.MinAnswerSeconds, cust, T(now)).Scan(&id)
+		err := tx.row(ctx, `INSERT INTO orgs (slug, name, timezone, forward_to,
+			textback_template, textback_enabled, min_answer_seconds, stripe_customer_id, created_at,
+			notify_number, hours, after_hours_template, urgent_keywords)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			in.Slug, in.Name, tz, in.ForwardTo, in.TextbackTemplate, !in.TextbackDisabled,
+			in.MinAnswerSeconds, cust, T(now), in.NotifyNumber, in.Hours, in.AfterHoursTemplate, in.UrgentKeywords).Scan(&id)
 		if err != nil {
 			return fmt.Errorf("insert org: %w", classify(err))
 		}
@@ -72,6 +80,78 @@ func (s *Store) CreateOrg(ctx context.Context, in NewOrg, now time.Time) (Org, e
 	return s.OrgBySlug(ctx, in.Slug)
 }
 
+// OrgUpdate is a change of an org's settings: nil fields are left as they are. Numbers
+// must already be E.164.
+type OrgUpdate struct {
+	Name, Timezone, ForwardTo, NotifyNumber, TextbackTemplate *string
+	Hours, AfterHoursTemplate, UrgentKeywords                 *string
+	MinAnswerSeconds                                          *int
+	TextbackEnabled                                           *bool
+	AddNumbers, RemoveNumbers                                 []string
+}
+
+// ErrNotOwned is returned when a number to remove is not one of the org's.
+var ErrNotOwned = errors.New("number not tracked by this org")
+
+// UpdateOrg changes an org's settings and numbers in one transaction: all of it or
+// nothing. Every delivery reads the org afresh, so running servers act on the change from
+// the next one. A number taken by another org fails with ErrDuplicate.
+func (s *Store) UpdateOrg(ctx context.Context, slug string, u OrgUpdate, now time.Time) (Org, error) {
+	err := s.Write(ctx, func(tx *Tx) error {
+		var id int64
+		if err := tx.get(ctx, &id, `SELECT id FROM orgs WHERE slug = ?`, slug); err != nil {
+			return fmt.Errorf("org %q: %w", slug, classify(err))
+		}
+		var sets []string
+		var args []any
+		set := func(col string, v any) {
+			sets = append(sets, col+" = ?")
+			args = append(args, v)
+		}
+		for _, c := range []struct {
+			col string
+			v   *string
+		}{{"name", u.Name}, {"timezone", u.Timezone}, {"forward_to", u.ForwardTo}, {"notify_number", u.NotifyNumber},
+			{"textback_template", u.TextbackTemplate}, {"hours", u.Hours},
+			{"after_hours_template", u.AfterHoursTemplate}, {"urgent_keywords", u.UrgentKeywords}} {
+			if c.v != nil {
+				set(c.col, *c.v)
+			}
+		}
+		if u.MinAnswerSeconds != nil {
+			set("min_answer_seconds", *u.MinAnswerSeconds)
+		}
+		if u.TextbackEnabled != nil {
+			set("textback_enabled", *u.TextbackEnabled)
+		}
+		if len(sets) > 0 {
+			if _, err := tx.exec(ctx, `UPDATE orgs SET `+strings.Join(sets, ", ")+` WHERE id = ?`, append(args, id)...); err != nil {
+				return fmt.Errorf("update org %q: %w", slug, classify(err))
+			}
+		}
+		for _, n := range u.RemoveNumbers {
+			res, err := tx.exec(ctx, `DELETE FROM tracked_numbers WHERE number = ? AND org_id = ?`, n, id)
+			if err != nil {
+				return fmt.Errorf("remove number %s: %w", n, classify(err))
+			}
+			if k, _ := res.RowsAffected(); k != 1 {
+				return fmt.Errorf("remove number %s: %w", n, ErrNotOwned)
+			}
+		}
+		for _, n := range u.AddNumbers {
+			if _, err := tx.exec(ctx, `INSERT INTO tracked_numbers (number, org_id, created_at)
+				VALUES (?, ?, ?)`, n, id, T(now)); err != nil {
+				return fmt.Errorf("add number %s: %w", n, classify(err))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return Org{}, err
+	}
+	return s.OrgBySlug(ctx, slug)
+}
+
 // OrgBySlug finds an org with its numbers.
 func (s *Store) OrgBySlug(ctx context.Context, slug string) (Org, error) {
 	var org Org
@@ -86,7 +166,7 @@ func (s *Store) OrgByNumber(ctx context.Context, number string) (Org, error) {
 	var org Org
 	const q = `SELECT o.id, o.slug, o.name, o.timezone, o.forward_to,
 		o.notify_number, o.textback_template, o.textback_enabled, o.min_answer_seconds,
-		o.stripe_customer_id, o.created_at
+		o.stripe_customer_id, o.created_at, o.hours, o.after_hours_template, o.urgent_keywords
 		FROM tracked_numbers n JOIN orgs o ON o.id = n.org_id WHERE n.number = ?`
 	var err error
 	if st := s.readStmt(ctx, q); st != nil {

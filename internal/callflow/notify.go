@@ -1,0 +1,125 @@
+package callflow
+
+import (
+	"strings"
+	"unicode"
+
+	"github.com/nyaruka/phonenumbers"
+)
+
+// DefaultUrgentKeywords make a reply urgent when an org has set none of its own.
+var DefaultUrgentKeywords = []string{"no heat", "no ac", "no a/c", "gas", "carbon monoxide", "smoke", "flood", "leak", "emergency"}
+
+// UrgentKeywords splits an org's comma-separated list; "" gives the defaults.
+func UrgentKeywords(list string) []string {
+	var out []string
+	for _, k := range strings.Split(list, ",") {
+		if k = strings.Join(strings.Fields(strings.ToLower(k)), " "); k != "" {
+			out = append(out, k)
+		}
+	}
+	if len(out) == 0 {
+		return DefaultUrgentKeywords
+	}
+	return out
+}
+
+// Urgent reports whether body names one of the keywords as words of its own ("gas" in
+// "I smell gas", not in "gasket"), allowing the usual endings ("leaking", "floods").
+func Urgent(body string, keywords []string) bool {
+	text := strings.Join(strings.Fields(strings.ToLower(body)), " ")
+	for _, k := range keywords {
+		for i := 0; i < len(text); {
+			j := strings.Index(text[i:], k)
+			if j < 0 {
+				break
+			}
+			start, end := i+j, i+j+len(k)
+			if (start == 0 || !isWordRune(rune(text[start-1]))) && wordEnds(text[end:]) {
+				return true
+			}
+			i = start + 1
+		}
+	}
+	return false
+}
+
+func isWordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
+
+// wordEnds reports whether rest (what follows a keyword) ends the word, or ends it after
+// a common suffix.
+func wordEnds(rest string) bool {
+	n := strings.IndexFunc(rest, func(r rune) bool { return !isWordRune(r) })
+	if n < 0 {
+		n = len(rest)
+	}
+	switch rest[:n] {
+	case "", "s", "es", "ing", "ed", "y":
+		return true
+	}
+	return false
+}
+
+// HumanPhone writes an E.164 number the way people read it: national format for a number
+// of the org's own country ("(512) 555-0123"), international otherwise.
+func HumanPhone(e164, orgNumber string) string {
+	n, err := phonenumbers.Parse(e164, "")
+	if err != nil {
+		return e164
+	}
+	if org, err := phonenumbers.Parse(orgNumber, ""); err == nil && org.GetCountryCode() == n.GetCountryCode() {
+		return phonenumbers.Format(n, phonenumbers.NATIONAL)
+	}
+	return phonenumbers.Format(n, phonenumbers.INTERNATIONAL)
+}
+
+// Notification reasons: why the owner was not told.
+const (
+	NotifyNoNumber    = "no_notify_number"
+	NotifyNotEntitled = "not_entitled"
+	NotifyIsCaller    = "notify_is_caller"
+)
+
+// DecideNotify says whether the org's notify number is told of an event from caller, and
+// if not, why.
+func DecideNotify(notifyNumber, caller string, entitled bool) string {
+	switch {
+	case notifyNumber == "":
+		return NotifyNoNumber
+	case !entitled:
+		return NotifyNotEntitled
+	case notifyNumber == caller:
+		return NotifyIsCaller
+	}
+	return ""
+}
+
+// maxQuote bounds the part of a reply quoted to the owner, so the notification stays one
+// or two SMS segments.
+const maxQuote = 120
+
+// MissedCallNotice is the owner's SMS about a missed call.
+func MissedCallNotice(callerHuman string, textedBack bool) string {
+	msg := "Missed call from " + callerHuman + "."
+	if textedBack {
+		return msg + " We texted them back."
+	}
+	return msg + " They were not texted back."
+}
+
+// ReplyNotice is the owner's SMS about a reply, quoting it shortened; URGENT first when
+// the reply is.
+func ReplyNotice(callerHuman, body string, urgent bool) string {
+	quote := strings.Join(strings.Fields(body), " ")
+	if r := []rune(quote); len(r) > maxQuote {
+		quote = strings.TrimSpace(string(r[:maxQuote-1])) + "…"
+	}
+	msg := "Reply from " + callerHuman + `: "` + quote + `"`
+	if quote == "" {
+		msg = "Reply from " + callerHuman + " (no text)"
+	}
+	if urgent {
+		return "URGENT " + msg
+	}
+	return msg
+}
