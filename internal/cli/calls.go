@@ -17,6 +17,8 @@ type callView struct {
 	TextbackStatus string `json:"textback_status"`
 	TextbackReason string `json:"textback_reason"`
 	TextbackError  string `json:"textback_error"`
+	NotifyStatus   string `json:"notify_status"`
+	NotifyReason   string `json:"notify_reason"`
 }
 
 func (a *app) callsCmd() *cobra.Command {
@@ -44,7 +46,7 @@ func (a *app) callsCmd() *cobra.Command {
 				views[i] = callView{CallSID: c.CallSID, Org: c.OrgSlug, From: c.From, To: c.To, Outcome: c.Outcome,
 					Reason: c.Reason, DialStatus: c.DialStatus, CallStatus: c.CallStatus, StartedAt: rfc3339(c.StartedAt.Time),
 					TextbackStatus: c.TextbackStatus.String, TextbackReason: c.TextbackReason.String,
-					TextbackError: c.TextbackError()}
+					TextbackError: c.TextbackError(), NotifyStatus: c.NotifyStatus.String, NotifyReason: c.NotifyReason.String}
 				if c.LeadID.Valid {
 					id := c.LeadID.Int64
 					views[i].LeadID = &id

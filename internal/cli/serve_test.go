@@ -66,7 +66,8 @@ func TestServeDemo(t *testing.T) {
 	// What the demo left is what the operators' commands show, with their field names.
 	call := jsonLine(t, "calls", "--org", "acme-hvac", "--json", "--db", db)
 	for k, want := range map[string]any{"org": "acme-hvac", "to": "+15125550100", "outcome": "missed",
-		"dial_status": "no-answer", "textback_status": "sent", "textback_reason": "", "textback_error": ""} {
+		"dial_status": "no-answer", "textback_status": "sent", "textback_reason": "", "textback_error": "",
+		"notify_status": "suppressed", "notify_reason": "no_notify_number"} {
 		if call[k] != want {
 			t.Errorf("calls --json: %s = %v, want %v", k, call[k], want)
 		}

@@ -130,6 +130,8 @@ func New(cfg Config, d Deps) (*Queue, error) {
 		q.Register(KindTextback, tb.Work)
 		sw := &settleWorker{q: q, store: d.Store}
 		q.Register(KindSettle, sw.Work)
+		nw := &notifyWorker{q: q, store: d.Store, sender: d.Sender, log: d.Logger}
+		q.Register(KindNotify, nw.Work)
 	}
 	return q, nil
 }

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -284,6 +285,109 @@ func TestOrgUpdateTakesEffectFromTheNextDelivery(t *testing.T) {
 		}
 		if msg := h.textback(c); !strings.Contains(msg.Body, "Acme HVAC") {
 			t.Errorf("the text-back should use the new name: %q", msg.Body)
+		}
+	})
+}
+
+const notifyPhone = "+15125550142"
+
+// notifications waits until every notification of the org is decided and returns them.
+func (h *harness) notifications() []store.Notification {
+	h.t.Helper()
+	h.idle()
+	ns, err := h.svc.Store.Notifications(context.Background(), h.org.ID)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return ns
+}
+
+func TestOwnerIsToldOncePerMissedCallAndReply(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		h := newHarness(t, dsn)
+		ctx := context.Background()
+		notify := notifyPhone
+		if _, err := h.svc.Store.UpdateOrg(ctx, h.org.Slug, store.OrgUpdate{NotifyNumber: &notify}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		// A missed call whose callbacks come twice, concurrently.
+		c := h.newCall(callerPhone)
+		var wg sync.WaitGroup
+		for range 3 {
+			wg.Add(3)
+			go func() { defer wg.Done(); h.inbound(c) }()
+			go func() { defer wg.Done(); h.dialComplete(c, "no-answer", 0) }()
+			go func() { defer wg.Done(); h.status(c, "completed") }()
+		}
+		wg.Wait()
+		if msg := h.textback(c); msg.Status != "sent" {
+			t.Fatalf("text-back %s", msg.Status)
+		}
+		// A reply, delivered three times at once, and an urgent one.
+		reply := twilio.Params{"AccountSid": testAccount, "MessageSid": newSID("SM"), "From": callerPhone,
+			"To": trackedNum, "Body": "Yes please, can someone come Tuesday?", "NumMedia": "0"}
+		for range 3 {
+			wg.Add(1)
+			go func() { defer wg.Done(); h.expect(200)(h.post("/api/twilio/sms/inbound", reply)) }()
+		}
+		wg.Wait()
+		h.expect(200)(h.sms(callerPhone, "Actually we have NO HEAT and it's 40 degrees inside"))
+		// Keywords are not replies.
+		h.expect(200)(h.sms(callerPhone, "HELP"))
+		h.expect(200)(h.sms(callerPhone, "STOP"))
+
+		ns := h.notifications()
+		if len(ns) != 3 {
+			t.Fatalf("%d notifications, want 3: %+v", len(ns), ns)
+		}
+		want := []struct{ kind, body string }{
+			{"missed_call", "Missed call from (512) 555-0123. We texted them back."},
+			{"reply", `Reply from (512) 555-0123: "Yes please, can someone come Tuesday?"`},
+			{"reply", `URGENT Reply from (512) 555-0123: "Actually we have NO HEAT and it's 40 degrees inside"`},
+		}
+		for i, n := range ns {
+			if n.Kind != want[i].kind || n.Body != want[i].body || n.Status != "sent" || n.To != notifyPhone || n.From != trackedNum {
+				t.Errorf("notification %d: %s %s to %s from %s: %q", i, n.Kind, n.Status, n.To, n.From, n.Body)
+			}
+		}
+		sent := h.fake.SentTo(notifyPhone)
+		if len(sent) != 3 {
+			t.Fatalf("the notify number got %d messages, want 3", len(sent))
+		}
+		if !strings.HasPrefix(sent[2].Body, "URGENT ") {
+			t.Errorf("urgent reply notified as %q", sent[2].Body)
+		}
+		if got := h.fake.SentTo(callerPhone); len(got) != 1 {
+			t.Errorf("the caller got %d messages, want the one text-back", len(got))
+		}
+		if row := h.callRow(c); row.NotifyStatus.String != "sent" || row.NotifyReason.String != "" {
+			t.Errorf("call notify %s (%s)", row.NotifyStatus.String, row.NotifyReason.String)
+		}
+	})
+}
+
+func TestOwnerNotToldIsRecorded(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		h := newHarness(t, dsn)
+		ctx := context.Background()
+		c := h.missedCall(callerPhone) // no notify number yet
+		if row := h.callRow(c); row.NotifyStatus.String != "suppressed" || row.NotifyReason.String != "no_notify_number" {
+			t.Errorf("without a notify number: %s (%s)", row.NotifyStatus.String, row.NotifyReason.String)
+		}
+		// The notify number calling in is never notified about itself.
+		notify := notifyPhone
+		if _, err := h.svc.Store.UpdateOrg(ctx, h.org.Slug, store.OrgUpdate{NotifyNumber: &notify}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		own := h.missedCall(notifyPhone)
+		if row := h.callRow(own); row.NotifyStatus.String != "suppressed" || row.NotifyReason.String != "notify_is_caller" {
+			t.Errorf("the notify number's own call: %s (%s)", row.NotifyStatus.String, row.NotifyReason.String)
+		}
+		h.notifications()
+		for _, m := range h.fake.SentTo(notifyPhone) {
+			if strings.HasPrefix(m.Body, "Missed call") {
+				t.Errorf("notification sent to its own caller: %q", m.Body)
+			}
 		}
 	})
 }

@@ -124,7 +124,7 @@ var (
 		apply: func(s *Server, ctx context.Context, tx *store.Tx, d *twilioDelivery) (applied, error) {
 			_, err := tx.ApplyInboundSMS(ctx, store.InboundSMS{
 				Org: d.org, MessageSID: d.params["MessageSid"], From: d.params["From"], To: d.params["To"],
-				Body: d.params["Body"], Media: twilio.Media(d.params), At: d.at,
+				Body: d.params["Body"], Media: twilio.Media(d.params), At: d.at, Rules: s.queue.Rules(), Jobs: s.queue,
 			})
 			return applied{}, err
 		},

@@ -40,6 +40,9 @@ type Call struct {
 	TextbackErrorCode    sql.NullString `db:"textback_error_code"`
 	TextbackErrorMessage sql.NullString `db:"textback_error_message"`
 	TextbackFailure      sql.NullString `db:"textback_failure"`
+	// The owner's notification of the missed call: its status and, when suppressed, why.
+	NotifyStatus sql.NullString `db:"notify_status"`
+	NotifyReason sql.NullString `db:"notify_reason"`
 	// TextbackQueued: this transaction queued the call's text-back, so the caller may be
 	// promised a text.
 	TextbackQueued bool `db:"-"`
@@ -168,9 +171,12 @@ func (tx *Tx) decideCall(ctx context.Context, call *Call, known []callflow.Fact,
 	}
 	switch {
 	case entering:
-		// The text-back is created with the transition, so a call stored as missed
-		// already has one.
-		return tx.createTextback(ctx, call, org, rules, jobs, now)
+		// The text-back and the owner's notification are created with the transition, so
+		// a call stored as missed already has them.
+		if err := tx.createTextback(ctx, call, org, rules, jobs, now); err != nil {
+			return err
+		}
+		return tx.notifyMissedCall(ctx, call, org, rules, jobs, now)
 	case !d.SettleFrom.IsZero():
 		if err := jobs.EnqueueSettle(ctx, tx, call.CallSID, d.SettleFrom.Add(rules.Settle)); err != nil {
 			return fmt.Errorf("enqueue settle: %w", err)
@@ -269,8 +275,10 @@ func (tx *Tx) upsertLead(ctx context.Context, orgID int64, phone string, now tim
 const callSelect = `SELECT c.id, c.call_sid, c.org_id, o.slug AS org_slug, c.from_number, c.to_number,
 	c.started_at, c.outcome, c.reason, c.dial_status, c.call_status, c.lead_id, c.updated_at,
 	m.status AS textback_status, m.reason AS textback_reason, m.error_code AS textback_error_code,
-	m.error_message AS textback_error_message, m.error AS textback_failure
-	FROM calls c JOIN orgs o ON o.id = c.org_id LEFT JOIN messages m ON m.call_sid = c.call_sid`
+	m.error_message AS textback_error_message, m.error AS textback_failure,
+	n.status AS notify_status, n.reason AS notify_reason
+	FROM calls c JOIN orgs o ON o.id = c.org_id LEFT JOIN messages m ON m.call_sid = c.call_sid
+	LEFT JOIN notifications n ON n.call_sid = c.call_sid AND n.kind = 'missed_call'`
 
 // Calls lists an org's calls, newest first.
 func (s *Store) Calls(ctx context.Context, orgID int64, limit int) ([]Call, error) {

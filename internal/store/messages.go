@@ -79,6 +79,9 @@ type InboundSMS struct {
 	Body       string
 	Media      []callflow.Media
 	At         time.Time
+	// Rules and Jobs let a reply notify the org's owner; without Jobs nobody is told.
+	Rules CallRules
+	Jobs  Enqueuer
 }
 
 // ApplyInboundSMS stores an inbound message in the lead of (org, From), creating the lead
@@ -97,13 +100,19 @@ func (tx *Tx) ApplyInboundSMS(ctx context.Context, m InboundSMS) (callflow.Keywo
 		}
 		media = string(b)
 	}
-	if _, err := tx.exec(ctx, `INSERT INTO messages (org_id, lead_id, direction, sid,
+	res, err := tx.exec(ctx, `INSERT INTO messages (org_id, lead_id, direction, sid,
 		from_number, to_number, body, media, status, created_at, updated_at)
 		VALUES (?, ?, 'inbound', ?, ?, ?, ?, ?, 'received', ?, ?) ON CONFLICT (sid) DO NOTHING`,
-		m.Org.ID, leadID, m.MessageSID, m.From, m.To, m.Body, media, T(m.At), T(m.At)); err != nil {
+		m.Org.ID, leadID, m.MessageSID, m.From, m.To, m.Body, media, T(m.At), T(m.At))
+	if err != nil {
 		return "", fmt.Errorf("insert message: %w", classify(err))
 	}
 	kw := callflow.ClassifyKeyword(m.Body)
+	if n, _ := res.RowsAffected(); n == 1 && kw == callflow.KeywordNone && m.Jobs != nil {
+		if err := tx.notifyReply(ctx, m, m.At); err != nil {
+			return kw, err
+		}
+	}
 	switch kw {
 	case callflow.KeywordOptOut, callflow.KeywordOptIn:
 		if err := tx.recordOptOut(ctx, m.Org.ID, m.From, kw == callflow.KeywordOptOut, m.Body, m.At); err != nil {

@@ -1,0 +1,184 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/callsnare/callsnare/internal/billing"
+	"github.com/callsnare/callsnare/internal/callflow"
+)
+
+// Notifier puts the owner's notifications on the durable queue inside the caller's
+// transaction. The job queue is one; an Enqueuer that is not (a test's) creates no
+// notifications.
+type Notifier interface {
+	EnqueueNotify(ctx context.Context, tx *Tx, eventKey string) error
+}
+
+// Notification kinds.
+const (
+	NotifyMissedCall = "missed_call"
+	NotifyReply      = "reply"
+)
+
+// Notification is an SMS to an org's notify number about one event: a missed call or a
+// caller's reply. event_key (call:CallSid, reply:MessageSid) makes it one per event.
+type Notification struct {
+	ID          int64          `db:"id"`
+	OrgID       int64          `db:"org_id"`
+	EventKey    string         `db:"event_key"`
+	Kind        string         `db:"kind"`
+	CallSID     string         `db:"call_sid"`
+	MessageSID  string         `db:"message_sid"`
+	Caller      string         `db:"caller"`
+	From        string         `db:"from_number"`
+	To          string         `db:"to_number"`
+	Body        string         `db:"body"`
+	Urgent      bool           `db:"urgent"`
+	Status      string         `db:"status"`
+	Reason      string         `db:"reason"`
+	SID         sql.NullString `db:"sid"`
+	Error       string         `db:"error"`
+	Attempts    int            `db:"attempts"`
+	CreatedAt   Time           `db:"created_at"`
+	UpdatedAt   Time           `db:"updated_at"`
+	AttemptedAt Time           `db:"attempted_at"`
+	SentAt      Time           `db:"sent_at"`
+}
+
+const notificationColumns = `id, org_id, event_key, kind, call_sid, message_sid, caller, from_number,
+	to_number, body, urgent, status, reason, sid, error, attempts, created_at, updated_at, attempted_at, sent_at`
+
+// notifyEvent is what createNotification needs of the event.
+type notifyEvent struct {
+	org                       Org
+	key, kind, callSID, msgID string
+	caller, from              string // from: the tracked number the notification goes out from
+	body                      string
+	urgent                    bool
+}
+
+// createNotification creates the owner's notification of an event, once per event: only
+// the transaction that inserts it enqueues its job. When the owner is not to be told (no
+// notify number, not entitled, the notify number is the caller's own), it is created
+// suppressed with the reason, and no job.
+func (tx *Tx) createNotification(ctx context.Context, e notifyEvent, rules CallRules, jobs Enqueuer, now time.Time) error {
+	n, ok := jobs.(Notifier)
+	if !ok {
+		return nil
+	}
+	entitled := true
+	if rules.EnforceBilling {
+		var status string
+		if err := tx.get(ctx, &status, `SELECT COALESCE((SELECT status FROM org_billing WHERE org_id = ?), '')`, e.org.ID); err != nil {
+			return fmt.Errorf("notification rules: %w", classify(err))
+		}
+		entitled = billing.Entitled(status, rules.GracePastDue)
+	}
+	status, reason := "queued", callflow.DecideNotify(e.org.NotifyNumber, e.caller, entitled)
+	if reason != "" {
+		status = "suppressed"
+	}
+	res, err := tx.exec(ctx, `INSERT INTO notifications (org_id, event_key, kind, call_sid, message_sid, caller,
+		from_number, to_number, body, urgent, status, reason, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_key) DO NOTHING`,
+		e.org.ID, e.key, e.kind, e.callSID, e.msgID, e.caller, e.from, e.org.NotifyNumber, e.body, e.urgent,
+		status, reason, T(now), T(now))
+	if err != nil {
+		return fmt.Errorf("insert notification: %w", classify(err))
+	}
+	if k, _ := res.RowsAffected(); k == 1 && status == "queued" {
+		if err := n.EnqueueNotify(ctx, tx, e.key); err != nil {
+			return fmt.Errorf("enqueue notification: %w", err)
+		}
+	}
+	return nil
+}
+
+// notifyMissedCall tells the owner of a call that just became missed.
+func (tx *Tx) notifyMissedCall(ctx context.Context, call *Call, org Org, rules CallRules, jobs Enqueuer, now time.Time) error {
+	return tx.createNotification(ctx, notifyEvent{
+		org: org, key: "call:" + call.CallSID, kind: NotifyMissedCall, callSID: call.CallSID,
+		caller: call.From, from: call.To,
+		body: callflow.MissedCallNotice(callflow.HumanPhone(call.From, call.To), call.TextbackQueued),
+	}, rules, jobs, now)
+}
+
+// notifyReply tells the owner of a caller's reply, URGENT when it names an urgent keyword.
+func (tx *Tx) notifyReply(ctx context.Context, m InboundSMS, now time.Time) error {
+	urgent := callflow.Urgent(m.Body, callflow.UrgentKeywords(m.Org.UrgentKeywords))
+	body := m.Body
+	if body == "" && len(m.Media) > 0 {
+		body = fmt.Sprintf("[%d media]", len(m.Media))
+	}
+	return tx.createNotification(ctx, notifyEvent{
+		org: m.Org, key: "reply:" + m.MessageSID, kind: NotifyReply, msgID: m.MessageSID,
+		caller: m.From, from: m.To, urgent: urgent,
+		body: callflow.ReplyNotice(callflow.HumanPhone(m.From, m.To), body, urgent),
+	}, m.Rules, m.Jobs, now)
+}
+
+// NotificationByKey finds the notification of an event.
+func (s *Store) NotificationByKey(ctx context.Context, key string) (Notification, error) {
+	var n Notification
+	if err := s.db.GetContext(ctx, &n, s.rebind(`SELECT `+notificationColumns+` FROM notifications WHERE event_key = ?`), key); err != nil {
+		return n, fmt.Errorf("notification %s: %w", key, classify(err))
+	}
+	return n, nil
+}
+
+// Notifications lists an org's notifications, oldest first.
+func (s *Store) Notifications(ctx context.Context, orgID int64) ([]Notification, error) {
+	var ns []Notification
+	if err := s.db.SelectContext(ctx, &ns, s.rebind(`SELECT `+notificationColumns+` FROM notifications
+		WHERE org_id = ? ORDER BY created_at, id`), orgID); err != nil {
+		return nil, fmt.Errorf("list notifications: %w", classify(err))
+	}
+	return ns, nil
+}
+
+// NotificationUpdate is a change of a notification's send state.
+type NotificationUpdate struct {
+	Status  string
+	SID     string
+	Error   string
+	Attempt bool // count an attempt and stamp attempted_at
+}
+
+// UpdateNotification moves a notification to a new state, but only from one of the states
+// given, and reports whether it changed.
+func (s *Store) UpdateNotification(ctx context.Context, key string, from []string, u NotificationUpdate, now time.Time) (bool, error) {
+	var changed bool
+	err := s.Write(ctx, func(tx *Tx) error {
+		q := `UPDATE notifications SET status = ?, error = ?, updated_at = ?`
+		args := []any{u.Status, u.Error, T(now)}
+		if u.SID != "" {
+			q += `, sid = ?`
+			args = append(args, u.SID)
+		}
+		if u.Status == TextbackSent {
+			q += `, sent_at = ?`
+			args = append(args, T(now))
+		}
+		if u.Attempt {
+			q += `, attempts = attempts + 1, attempted_at = ?`
+			args = append(args, T(now))
+		}
+		q += ` WHERE event_key = ? AND status IN (?` + strings.Repeat(", ?", len(from)-1) + `)`
+		args = append(args, key)
+		for _, f := range from {
+			args = append(args, f)
+		}
+		res, err := tx.exec(ctx, q, args...)
+		if err != nil {
+			return fmt.Errorf("update notification %s: %w", key, classify(err))
+		}
+		n, _ := res.RowsAffected()
+		changed = n == 1
+		return nil
+	})
+	return changed, err
+}
