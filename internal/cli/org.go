@@ -13,6 +13,7 @@ import (
 	"github.com/callsnare/callsnare/internal/billing"
 	"github.com/callsnare/callsnare/internal/callflow"
 	"github.com/callsnare/callsnare/internal/store"
+	"github.com/callsnare/callsnare/internal/twilio"
 )
 
 var slugPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
@@ -29,6 +30,7 @@ type orgAddOptions struct {
 	minAnswer                                                   int
 	noTextback                                                  bool
 	owner                                                       ownerOptions
+	twilioAccount                                               string
 }
 
 func (a *app) orgAddCmd() *cobra.Command {
@@ -71,6 +73,7 @@ func (a *app) orgAddCmd() *cobra.Command {
 	f.IntVar(&o.minAnswer, "min-answer-seconds", 0, "a forwarded call shorter than this counts as missed (voicemail)")
 	f.BoolVar(&o.noTextback, "no-textback", false, "forward calls but never text back")
 	o.owner.flags(f)
+	f.StringVar(&o.twilioAccount, "twilio-account", "", "Twilio account (AC...) that owns the numbers (default: the main account, twilio.account_sid)")
 	return cmd
 }
 
@@ -109,6 +112,10 @@ func (o orgAddOptions) validate(slug string) (store.NewOrg, error) {
 		errs = append(errs, fmt.Sprintf("--stripe-customer %q: want cus_...", o.stripeCustomer))
 	}
 	in.StripeCustomerID = o.stripeCustomer
+	if o.twilioAccount != "" && !twilio.ValidSID(o.twilioAccount, "AC") {
+		errs = append(errs, fmt.Sprintf("--twilio-account %q: want AC and 32 hex digits", o.twilioAccount))
+	}
+	in.TwilioAccount = o.twilioAccount
 	if o.minAnswer < 0 {
 		errs = append(errs, "--min-answer-seconds must not be negative")
 	}

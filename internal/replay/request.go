@@ -3,6 +3,7 @@ package replay
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -48,7 +49,7 @@ func (s signer) request(ctx context.Context, e store.Evidence) (*http.Request, e
 	req.Header.Set("User-Agent", userAgent)
 	if s.asRecorded {
 		for k, v := range e.Headers {
-			if http.CanonicalHeaderKey(k) != server.ReplayHeader {
+			if ck := http.CanonicalHeaderKey(k); ck != server.ReplayHeader && ck != server.ReplayTokenHeader {
 				req.Header.Set(k, v)
 			}
 		}
@@ -59,6 +60,9 @@ func (s signer) request(ctx context.Context, e store.Evidence) (*http.Request, e
 		s.sign(req, e, uri)
 	}
 	req.Header.Set(server.ReplayHeader, strconv.FormatInt(e.ID, 10))
+	// The target records the token only if the signature verified; replay then reads its
+	// result by it, which no outsider can forge or guess.
+	req.Header.Set(server.ReplayTokenHeader, rand.Text())
 	return req, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/callsnare/callsnare/internal/server"
 	"github.com/callsnare/callsnare/internal/store"
 )
 
@@ -115,15 +116,11 @@ func (r *Replay) Run(ctx context.Context) (Summary, error) {
 			return sum, usagef("replay to %s not confirmed", sum.Target)
 		}
 	}
-	watermark, err := st.LatestLogID(ctx, store.LogFilter{})
-	if err != nil {
-		return sum, fmt.Errorf("read log position: %w", err)
-	}
 	client := r.Client
 	if client == nil {
 		client = newClient()
 	}
-	d := &dispatch{st: st, signer: s, client: client, watermark: watermark}
+	d := &dispatch{st: st, signer: s, client: client}
 	started := time.Now()
 	r.send(ctx, d, sel.Events, &sum, printer{w: r.Out, json: r.JSON})
 	sum.Elapsed = time.Since(started)
@@ -139,10 +136,9 @@ func (r *Replay) Run(ctx context.Context) (Summary, error) {
 
 // dispatch sends one delivery and reads what the target made of it.
 type dispatch struct {
-	st        *store.Store
-	signer    signer
-	client    *http.Client
-	watermark int64 // the log's last id before the run: replays are above it
+	st     *store.Store
+	signer signer
+	client *http.Client
 }
 
 // send paces the deliveries onto the workers and gathers their results. When ctx ends no
@@ -230,7 +226,7 @@ func (d *dispatch) one(ctx context.Context, e store.Evidence) Result {
 	resp.Body.Close()
 	res.HTTPStatus = resp.StatusCode
 	res.LogStatus = inferStatus(resp.StatusCode)
-	row, err := d.st.ReplayOf(ctx, e.ID, d.watermark)
+	row, err := d.st.ReplayResult(ctx, req.Header.Get(server.ReplayTokenHeader))
 	switch {
 	case err == nil:
 		res.LogStatus, res.LogStatusFrom, res.ReplayLogID, res.LogError = row.Status, FromLog, row.ID, row.Error

@@ -14,8 +14,26 @@ import (
 )
 
 // ReplayHeader marks a delivery re-driven by `callsnare replay`, with the log id it came
-// from. It is recorded for the audit only: it bypasses neither verification nor dedupe.
-const ReplayHeader = "X-Callsnare-Replay-Of"
+// from, and ReplayTokenHeader carries the token replay finds its result by. Both are
+// recorded only when the delivery's signature verified (anyone can send a header), and
+// bypass neither verification nor dedupe.
+const (
+	ReplayHeader      = "X-Callsnare-Replay-Of"
+	ReplayTokenHeader = "X-Callsnare-Replay-Token"
+)
+
+// maxReplayToken bounds the replay token kept (replay sends 32 hex digits).
+const maxReplayToken = 64
+
+// markReplay records a verified delivery's replay marks.
+func markReplay(r *http.Request, ev *store.Evidence) {
+	if id, err := strconv.ParseInt(r.Header.Get(ReplayHeader), 10, 64); err == nil && id > 0 {
+		ev.ReplayOf = store.NullID(id)
+	}
+	if tok := r.Header.Get(ReplayTokenHeader); len(tok) <= maxReplayToken {
+		ev.ReplayToken = tok
+	}
+}
 
 // keptHeaders are the request headers the evidence keeps. None of them is a secret: a
 // signature proves possession of a key without revealing it.
@@ -68,9 +86,6 @@ func (s *Server) newEvidence(r *http.Request, provider string, start time.Time) 
 		if v := r.Header.Values(h); len(v) > 0 {
 			ev.Headers[h] = strings.Join(v, ", ")
 		}
-	}
-	if id, err := strconv.ParseInt(r.Header.Get(ReplayHeader), 10, 64); err == nil && id > 0 {
-		ev.ReplayOf = store.NullID(id)
 	}
 	return ev
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -13,6 +14,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/callsnare/callsnare/internal/server"
+	"github.com/callsnare/callsnare/internal/service"
 	"github.com/callsnare/callsnare/internal/store"
 	"github.com/callsnare/callsnare/internal/twilio"
 )
@@ -265,4 +268,77 @@ func (h *harness) get(path string) string {
 	var b bytes.Buffer
 	_, _ = b.ReadFrom(resp.Body)
 	return b.String()
+}
+
+// Each org is bound to the Twilio account that owns its numbers: a delivery from another
+// account is refused 403 with no effect, even when that account's own token signed it.
+func TestSubaccountCannotCrossTenants(t *testing.T) {
+	const (
+		subAccount = "AC" + "5ab0000000000000000000000000005a"
+		subToken   = "5ab0token0000000000000000000005a"
+	)
+	forEachDB(t, func(t *testing.T, dsn string) {
+		h := newHarness(t, dsn, func(c *service.Config) {
+			c.TwilioSubaccountTokens = map[string]string{subAccount: subToken}
+		})
+		subOrg, err := h.svc.Store.CreateOrg(context.Background(), store.NewOrg{Slug: "sub-hvac", Name: "Sub HVAC",
+			Numbers: []string{"+15125550300"}, ForwardTo: ownerPhone, TwilioAccount: subAccount}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		signed := func(token, account, to string) (int, string) {
+			c := h.newCall(callerPhone)
+			c.to = to
+			p := c.params("CallStatus", "ringing")
+			p["AccountSid"] = account
+			route := "/api/twilio/voice/inbound"
+			return h.postWith(route, p, map[string]string{twilio.SignatureHeader: twilio.Sign(token, h.url+route, p)})
+		}
+		// The subaccount's own token, the main account's org.
+		if code, body := signed(subToken, subAccount, trackedNum); code != 403 {
+			t.Fatalf("subaccount delivery to the main account's org: status %d, want 403: %s", code, body)
+		}
+		row := h.lastRow()
+		if row.Status != store.StatusRejected || row.Signature != "valid" || !strings.Contains(row.Error, "does not own") {
+			t.Errorf("evidence %+v, want rejected with a valid signature", row)
+		}
+		// The main account's token, the subaccount's org.
+		if code, body := signed(testToken, testAccount, "+15125550300"); code != 403 {
+			t.Errorf("main account delivery to the subaccount's org: status %d, want 403: %s", code, body)
+		}
+		if n := h.count("calls", ""); n != 0 {
+			t.Errorf("%d calls recorded, want none", n)
+		}
+		// Each account reaches its own org.
+		h.expect(200)(signed(subToken, subAccount, "+15125550300"))
+		h.expect(200)(signed(testToken, testAccount, trackedNum))
+		if n := h.count("calls", "org_id = ?", subOrg.ID); n != 1 {
+			t.Errorf("subaccount org has %d calls, want 1", n)
+		}
+	})
+}
+
+// Only a delivery whose signature verified is recorded as a replay: anyone can send the
+// headers.
+func TestReplayMarksNeedAValidSignature(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		h := newHarness(t, dsn)
+		c := h.newCall(callerPhone)
+		p := c.params("CallStatus", "ringing")
+		marks := map[string]string{server.ReplayHeader: "1", server.ReplayTokenHeader: "outsider-token"}
+		h.expect(403)(h.postWith("/api/twilio/voice/inbound", p, marks))
+		if row := h.lastRow(); row.ReplayOf != nil {
+			t.Errorf("forged delivery recorded as a replay of %d", *row.ReplayOf)
+		}
+		if _, err := h.svc.Store.ReplayResult(context.Background(), "outsider-token"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("forged token found as a replay result: %v", err)
+		}
+		marks[twilio.SignatureHeader] = twilio.Sign(testToken, h.url+"/api/twilio/voice/inbound", p)
+		marks[server.ReplayTokenHeader] = "replay-token-1"
+		h.expect(200)(h.postWith("/api/twilio/voice/inbound", p, marks))
+		got, err := h.svc.Store.ReplayResult(context.Background(), "replay-token-1")
+		if err != nil || got.Status != store.StatusProcessed || !got.ReplayOf.Valid || got.ReplayOf.Int64 != 1 {
+			t.Errorf("signed replay: %+v, %v: want processed, replay of 1, found by its token", got, err)
+		}
+	})
 }

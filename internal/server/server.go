@@ -33,6 +33,9 @@ type Config struct {
 	// MaxBody caps request bodies; larger ones get 413.
 	MaxBody int64
 	Twilio  *twilio.Verifier
+	// TwilioAccountSID is the main Twilio account: the owner of every org not bound to a
+	// subaccount of its own.
+	TwilioAccountSID string
 	// Stripe checks Stripe-Signature; without secrets, deliveries are accepted unchecked.
 	Stripe *stripe.Verifier
 	// FailedSignatureRate and FailedSignatureBurst limit failed signatures per remote

@@ -118,6 +118,9 @@ func (s *Server) readStripe(w http.ResponseWriter, r *http.Request, ev *store.Ev
 		}
 		return billing.Event{}, refuse(http.StatusBadRequest, "signature %s: %v", verdict, err)
 	}
+	if verdict == stripe.VerdictValid {
+		markReplay(r, ev)
+	}
 	e, err := stripe.ParseEvent(ev.Body)
 	if err != nil {
 		return billing.Event{}, refuse(http.StatusBadRequest, "%v", err)

@@ -254,6 +254,13 @@ func (s *Server) twilioRoute(spec twilioRouteSpec) http.Handler {
 		}
 		d.org = org
 		ev.OrgID = store.NullID(org.ID)
+		// A delivery touches only an org of the account that sent it, whoever signed it:
+		// a subaccount's token must not reach another account's org.
+		if owner := s.accountOf(org); owner != "" && d.params["AccountSid"] != owner {
+			ev.Status, ev.Error = store.StatusRejected, "account "+d.params["AccountSid"]+" does not own "+d.params["To"]
+			s.finish(w, r, ev, errorAnswer(http.StatusForbidden, ev.Error, spec.voice), start)
+			return
+		}
 		ev.DedupeKey = spec.key(d.params)
 		// A caller who hangs up must not cancel the transaction that keeps the evidence.
 		ctx := context.WithoutCancel(r.Context())
@@ -304,6 +311,15 @@ func (s *Server) twilioRoute(spec twilioRouteSpec) http.Handler {
 	})
 }
 
+// accountOf is the Twilio account that owns an org's numbers, "" when unknown (no main
+// account configured).
+func (s *Server) accountOf(org store.Org) string {
+	if org.TwilioAccount != "" {
+		return org.TwilioAccount
+	}
+	return s.cfg.TwilioAccountSID
+}
+
 // readTwilio reads, parses and verifies a Twilio callback.
 func (s *Server) readTwilio(w http.ResponseWriter, r *http.Request, ev *store.Evidence, spec twilioRouteSpec) (*twilioDelivery, error) {
 	if err := s.readDelivery(w, r, ev, "application/x-www-form-urlencoded"); err != nil {
@@ -321,6 +337,9 @@ func (s *Server) readTwilio(w http.ResponseWriter, r *http.Request, ev *store.Ev
 			return nil, errRateLimited
 		}
 		return nil, refuse(http.StatusForbidden, "signature %s for %s", verdict, ev.URL)
+	}
+	if verdict == twilio.VerdictValid {
+		markReplay(r, ev)
 	}
 	// Verified over the bytes as sent; from here on the values reach text columns.
 	if cleantext.Map(params) {

@@ -122,10 +122,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) 
 		}
 	}
 	svc.Server = server.New(server.Config{
-		PublicURL:   cfg.PublicURL,
-		DialTimeout: cfg.DialTimeout,
-		Twilio:      twilio.NewVerifier(cfg.TwilioAuthToken, cfg.TwilioSubaccountTokens),
-		Stripe:      stripe.NewVerifier(cfg.StripeSecrets, cfg.StripeTolerance, nil),
+		PublicURL:        cfg.PublicURL,
+		DialTimeout:      cfg.DialTimeout,
+		Twilio:           twilio.NewVerifier(cfg.TwilioAuthToken, cfg.TwilioSubaccountTokens),
+		TwilioAccountSID: cfg.TwilioAccountSID,
+		Stripe:           stripe.NewVerifier(cfg.StripeSecrets, cfg.StripeTolerance, nil),
 	}, server.Deps{Store: st, Queue: svc.Queue, Metrics: svc.Metrics, Logger: log, Now: cfg.Now})
 	return svc, nil
 }

@@ -217,3 +217,18 @@ func (tx *Tx) EvidenceAnswer(ctx context.Context, logID int64) (a Answered, foun
 	}
 	return a, true, nil
 }
+
+// ReplayResult finds the delivery a replay sent with token, as the target logged it: only
+// deliveries whose signature verified carry a token.
+func (s *Store) ReplayResult(ctx context.Context, token string) (Evidence, error) {
+	var e Evidence
+	if token == "" {
+		return e, fmt.Errorf("replay result: %w", ErrNotFound)
+	}
+	err := s.db.GetContext(ctx, &e, s.rebind(`SELECT id, status, error, http_status, replay_of FROM webhook_log
+		WHERE replay_token = ? ORDER BY id DESC LIMIT 1`), token)
+	if err != nil {
+		return e, fmt.Errorf("replay result: %w", classify(err))
+	}
+	return e, nil
+}

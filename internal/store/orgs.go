@@ -27,6 +27,9 @@ type Org struct {
 	Hours              string `db:"hours"`
 	AfterHoursTemplate string `db:"after_hours_template"`
 	UrgentKeywords     string `db:"urgent_keywords"` // comma-separated; "" for the defaults
+	// TwilioAccount owns the org's numbers; empty means the main account. Deliveries of
+	// any other account are refused for the org.
+	TwilioAccount string `db:"twilio_account"`
 }
 
 // NewOrg is what provisioning an org takes. Numbers must already be E.164.
@@ -35,13 +38,15 @@ type NewOrg struct {
 	// NotifyNumber is where the owner is told about missed calls and replies; "" for nowhere.
 	NotifyNumber                              string
 	Hours, AfterHoursTemplate, UrgentKeywords string
+	TwilioAccount                             string // empty: the main account
 	Numbers                                   []string
 	MinAnswerSeconds                          int
 	TextbackDisabled                          bool
 }
 
 const orgColumns = `id, slug, name, timezone, forward_to, notify_number, textback_template,
-	textback_enabled, min_answer_seconds, stripe_customer_id, created_at, hours, after_hours_template, urgent_keywords`
+	textback_enabled, min_answer_seconds, stripe_customer_id, created_at, hours, after_hours_template, urgent_keywords,
+	twilio_account`
 
 // CreateOrg provisions an org and its tracked numbers in one transaction. A slug, number
 // or Stripe customer that is already taken fails with ErrDuplicate.
@@ -59,10 +64,11 @@ func (s *Store) CreateOrg(ctx context.Context, in NewOrg, now time.Time) (Org, e
 		var id int64
 		err := tx.row(ctx, `INSERT INTO orgs (slug, name, timezone, forward_to,
 			textback_template, textback_enabled, min_answer_seconds, stripe_customer_id, created_at,
-			notify_number, hours, after_hours_template, urgent_keywords)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			notify_number, hours, after_hours_template, urgent_keywords, twilio_account)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			in.Slug, in.Name, tz, in.ForwardTo, in.TextbackTemplate, !in.TextbackDisabled,
-			in.MinAnswerSeconds, cust, T(now), in.NotifyNumber, in.Hours, in.AfterHoursTemplate, in.UrgentKeywords).Scan(&id)
+			in.MinAnswerSeconds, cust, T(now), in.NotifyNumber, in.Hours, in.AfterHoursTemplate, in.UrgentKeywords,
+			in.TwilioAccount).Scan(&id)
 		if err != nil {
 			return fmt.Errorf("insert org: %w", classify(err))
 		}
@@ -166,7 +172,7 @@ func (s *Store) OrgByNumber(ctx context.Context, number string) (Org, error) {
 	var org Org
 	const q = `SELECT o.id, o.slug, o.name, o.timezone, o.forward_to,
 		o.notify_number, o.textback_template, o.textback_enabled, o.min_answer_seconds,
-		o.stripe_customer_id, o.created_at, o.hours, o.after_hours_template, o.urgent_keywords
+		o.stripe_customer_id, o.created_at, o.hours, o.after_hours_template, o.urgent_keywords, o.twilio_account
 		FROM tracked_numbers n JOIN orgs o ON o.id = n.org_id WHERE n.number = ?`
 	var err error
 	if st := s.readStmt(ctx, q); st != nil {
