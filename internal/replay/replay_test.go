@@ -247,8 +247,10 @@ func TestAsRecordedToAnotherURLIsRejected(t *testing.T) {
 			t.Errorf("delivery %d: HTTP %d %s", res.ID, res.HTTPStatus, res.LogStatus)
 		}
 	}
-	if n := dst.count("webhook_log", "status = 'rejected' AND signature = 'invalid' AND replay_of IS NOT NULL"); n != sum.Sent || n == 0 {
-		t.Errorf("%d rejected replays on the target, want %d", n, sum.Sent)
+	// A refused signature proves nothing of where a delivery came from: the target cannot
+	// tell these from forgeries, so they are not recorded as replays.
+	if n := dst.count("webhook_log", "status = 'rejected' AND signature = 'invalid' AND replay_of IS NULL"); n != sum.Sent || n == 0 {
+		t.Errorf("%d rejected deliveries without replay marks on the target, want %d", n, sum.Sent)
 	}
 	if n := dst.count("calls", ""); n != 0 {
 		t.Errorf("%d calls on the target", n)

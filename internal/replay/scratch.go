@@ -14,6 +14,7 @@ import (
 	"github.com/callsnare/callsnare/internal/faketwilio"
 	"github.com/callsnare/callsnare/internal/service"
 	"github.com/callsnare/callsnare/internal/store"
+	"github.com/callsnare/callsnare/internal/twilio"
 )
 
 // neverSettle is the scratch service's own settle window: it never settles a call by
@@ -92,6 +93,23 @@ func startScratch(ctx context.Context, dsn string, rules Rules, secrets Secrets,
 
 func (sc *scratch) url() string { return sc.http.URL }
 
+// sourceAccount is the Twilio account an org's numbers belong to at the source. An org of
+// the source's main account names none; the scratch has a main account of its own, so the
+// copy is bound to the account the org's verified deliveries came from.
+func sourceAccount(ctx context.Context, src *store.Store, o store.Org) (string, error) {
+	if o.TwilioAccount != "" {
+		return o.TwilioAccount, nil
+	}
+	body, err := src.LatestAcceptedTwilioBody(ctx, o.ID)
+	if err != nil {
+		return "", fmt.Errorf("account of org %s: %w", o.Slug, err)
+	}
+	if p, err := twilio.ParseForm(body); err == nil {
+		return p["AccountSid"], nil
+	}
+	return "", nil
+}
+
 func (sc *scratch) close() error {
 	sc.http.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -107,11 +125,16 @@ func (sc *scratch) copyOrgs(ctx context.Context, src *store.Store) error {
 		return err
 	}
 	for _, o := range orgs {
-		_, err := sc.svc.Store.CreateOrg(ctx, store.NewOrg{
+		account, err := sourceAccount(ctx, src, o)
+		if err != nil {
+			return err
+		}
+		_, err = sc.svc.Store.CreateOrg(ctx, store.NewOrg{
 			Slug: o.Slug, Name: o.Name, Timezone: o.Timezone, ForwardTo: o.ForwardTo,
 			TextbackTemplate: o.TextbackTemplate, StripeCustomerID: o.StripeCustomerID.String,
 			Numbers: o.Numbers, MinAnswerSeconds: o.MinAnswerSeconds, TextbackDisabled: !o.TextbackEnabled,
-			NotifyNumber: o.NotifyNumber,
+			NotifyNumber:  o.NotifyNumber,
+			TwilioAccount: account,
 		}, o.CreatedAt.Time)
 		if err != nil {
 			return fmt.Errorf("copy org %s: %w", o.Slug, err)

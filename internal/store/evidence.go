@@ -232,3 +232,15 @@ func (s *Store) ReplayResult(ctx context.Context, token string) (Evidence, error
 	}
 	return e, nil
 }
+
+// LatestAcceptedTwilioBody is the raw body of an org's newest Twilio delivery that was not
+// refused, nil when it has none: replay reads which account the org's deliveries came from.
+func (s *Store) LatestAcceptedTwilioBody(ctx context.Context, orgID int64) ([]byte, error) {
+	var bodies [][]byte
+	err := s.db.SelectContext(ctx, &bodies, s.rebind(`SELECT body FROM webhook_log WHERE org_id = ?
+		AND provider = 'twilio' AND status <> 'rejected' ORDER BY id DESC LIMIT 1`), orgID)
+	if err != nil || len(bodies) == 0 {
+		return nil, classify(err)
+	}
+	return bodies[0], nil
+}
