@@ -116,3 +116,13 @@ func TestBadSpecStopsAtStart(t *testing.T) {
 		t.Errorf("output does not say why: %q", out)
 	}
 }
+
+// BenchmarkHitUnset is the cost of a hook in production, where no point is set.
+func BenchmarkHitUnset(b *testing.B) {
+	saved := points
+	points = nil
+	defer func() { points = saved }()
+	for b.Loop() {
+		Hit(StoreBeforeCommit)
+	}
+}
