@@ -2,6 +2,8 @@ package jobs_test
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -69,6 +71,103 @@ func TestPendingAndIdle(t *testing.T) {
 				t.Fatalf("enqueue text-back: %v", err)
 			}
 			check("text-back due", 2, false)
+		})
+	}
+}
+
+func enqueueN(t *testing.T, st *store.Store, q *jobs.Queue, kind string, n int) {
+	t.Helper()
+	ctx := context.Background()
+	err := st.Write(ctx, func(tx *store.Tx) error {
+		for i := range n {
+			if err := q.Enqueue(ctx, tx, store.NewJob{Kind: kind, Key: fmt.Sprintf("k%03d", i)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("enqueue: %v", err)
+	}
+}
+
+// TestClaimsNeverOverlap: claimers racing for the same due jobs each get their own; every
+// job is claimed exactly once.
+func TestClaimsNeverOverlap(t *testing.T) {
+	for _, db := range storetest.All() {
+		t.Run(db.Name, func(t *testing.T) {
+			ctx := context.Background()
+			st, q := openQueue(t, db.DSN(t))
+			enqueueN(t, st, q, "test", 60)
+			var mu sync.Mutex
+			seen := map[string]int{}
+			var wg sync.WaitGroup
+			for range 4 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						got, err := st.ClaimJobs(ctx, nil, 7, time.Minute, time.Now())
+						if err != nil {
+							t.Errorf("claim: %v", err)
+							return
+						}
+						if len(got) == 0 {
+							return
+						}
+						mu.Lock()
+						for _, j := range got {
+							seen[j.Key]++
+						}
+						mu.Unlock()
+					}
+				}()
+			}
+			wg.Wait()
+			if len(seen) != 60 {
+				t.Fatalf("claimed %d distinct jobs, want 60", len(seen))
+			}
+			for k, n := range seen {
+				if n != 1 {
+					t.Fatalf("job %s claimed %d times while its lease held", k, n)
+				}
+			}
+		})
+	}
+}
+
+// TestLeaseTakenOverFencesTheOldWorker: once a job's lease has run out and it was claimed
+// again, its first worker can no longer finish it; the second can.
+func TestLeaseTakenOverFencesTheOldWorker(t *testing.T) {
+	for _, db := range storetest.All() {
+		t.Run(db.Name, func(t *testing.T) {
+			ctx := context.Background()
+			st, q := openQueue(t, db.DSN(t))
+			enqueueN(t, st, q, "test", 1)
+			now := time.Now()
+			first, err := st.ClaimJobs(ctx, nil, 10, time.Minute, now)
+			if err != nil || len(first) != 1 {
+				t.Fatalf("first claim = %v, %v", first, err)
+			}
+			if again, err := st.ClaimJobs(ctx, nil, 10, time.Minute, now.Add(30*time.Second)); err != nil || len(again) != 0 {
+				t.Fatalf("claim while the lease holds = %v, %v; want none", again, err)
+			}
+			second, err := st.ClaimJobs(ctx, nil, 10, time.Minute, now.Add(61*time.Second))
+			if err != nil || len(second) != 1 || second[0].Attempts != 2 {
+				t.Fatalf("claim after the lease = %+v, %v; want the job at attempt 2", second, err)
+			}
+			if _, err := st.ClaimJobs(ctx, first, 0, time.Minute, now); err != nil {
+				t.Fatalf("finish by the first worker: %v", err)
+			}
+			if n, _ := q.Pending(ctx); n != 1 {
+				t.Fatalf("pending after the old worker finished = %d, want 1 (fenced)", n)
+			}
+			if _, err := st.ClaimJobs(ctx, second, 0, time.Minute, now); err != nil {
+				t.Fatalf("finish by the second worker: %v", err)
+			}
+			if n, _ := q.Pending(ctx); n != 0 {
+				t.Fatalf("pending after the new worker finished = %d, want 0", n)
+			}
 		})
 	}
 }

@@ -205,7 +205,7 @@ type TextbackUpdate struct {
 // the row changed.
 func (s *Store) UpdateTextback(ctx context.Context, callSID string, from []string, u TextbackUpdate, now time.Time) (bool, error) {
 	var changed bool
-	err := s.Write(ctx, func(tx *Tx) error {
+	err := s.writeJob(ctx, "", func(tx *Tx) error {
 		q := `UPDATE messages SET status = ?, reason = ?, error = ?, error_code = ?, error_message = ?, updated_at = ?`
 		args := []any{u.Status, u.Reason, u.Error, u.ErrorCode, u.ErrorMessage, T(now)}
 		if u.SID != "" {
@@ -331,7 +331,7 @@ func (tx *Tx) foldStatusEvents(ctx context.Context, sid string, now time.Time) e
 // waiting, the cooldown is why.
 func (s *Store) ClaimTextbackSend(ctx context.Context, m Message, cooldown time.Duration, now time.Time) (bool, error) {
 	var claimed bool
-	err := s.WriteFor(ctx, m.To, func(tx *Tx) error {
+	err := s.writeJob(ctx, m.To, func(tx *Tx) error {
 		if _, err := tx.upsertLead(ctx, m.OrgID, m.To, now); err != nil {
 			return err
 		}
