@@ -143,11 +143,13 @@ func ConversationFor(e store.Evidence) ConversationQuery {
 	return q
 }
 
-// ConversationItem is one event of a story: a delivery or a message.
+// ConversationItem is one event of a story: a delivery, a message, or the owner's
+// notification.
 type ConversationItem struct {
-	At       time.Time
-	Delivery *store.Evidence
-	Message  *store.Message
+	At           time.Time
+	Delivery     *store.Evidence
+	Message      *store.Message
+	Notification *store.Notification
 }
 
 // Conversation is the whole story of a call or a lead, in time order, with what it came to.
@@ -258,6 +260,15 @@ func (r *Reader) Conversation(ctx context.Context, q ConversationQuery) (Convers
 			c.Items = append(c.Items, ConversationItem{At: msgs[i].CreatedAt.Time, Message: &msgs[i]})
 		}
 	}
+	if q.OrgID != 0 && q.Phone != "" {
+		ns, err := r.st.NotificationsOfCaller(ctx, q.OrgID, q.Phone)
+		if err != nil {
+			return c, fmt.Errorf("conversation: %w", err)
+		}
+		for i := range ns {
+			c.Items = append(c.Items, ConversationItem{At: ns[i].CreatedAt.Time, Notification: &ns[i]})
+		}
+	}
 	sortItems(c.Items)
 	return c, nil
 }
@@ -305,6 +316,13 @@ func sortItems(items []ConversationItem) {
 		if a.Delivery != nil {
 			return a.Delivery.ID < b.Delivery.ID
 		}
-		return a.Message.ID < b.Message.ID
+		// Then messages, then the owner's notifications they led to.
+		if (a.Message != nil) != (b.Message != nil) {
+			return a.Message != nil
+		}
+		if a.Message != nil {
+			return a.Message.ID < b.Message.ID
+		}
+		return a.Notification.ID < b.Notification.ID
 	})
 }

@@ -179,7 +179,7 @@ func (m Model) convLines() []string {
 }
 
 // itemText describes one event of a story: the arrow says who spoke (⇢ a provider
-// callback, → we texted, ← the caller texted).
+// callback, → we texted, ← the caller texted, ↗ we told the owner).
 func (m Model) itemText(it logquery.ConversationItem) (string, string) {
 	p := m.pii
 	if e := it.Delivery; e != nil {
@@ -203,6 +203,14 @@ func (m Model) itemText(it logquery.ConversationItem) (string, string) {
 				s += " · call " + escape(get("CallStatus"))
 			case "sms.inbound":
 				s += fmt.Sprintf(" · %q", p.body(get("Body")))
+				if n := get("NumMedia"); n != "" && n != "0" {
+					s += " · " + escape(n) + " media"
+				}
+			case "sms.status":
+				s += " · message " + escape(get("MessageStatus"))
+				if code := get("ErrorCode"); code != "" {
+					s += " " + escape(code)
+				}
 			}
 		}
 		if e.Provider == "stripe" {
@@ -210,15 +218,34 @@ func (m Model) itemText(it logquery.ConversationItem) (string, string) {
 		}
 		return "⇢", s
 	}
+	if n := it.Notification; n != nil {
+		s := "owner " + escape(n.Status)
+		if n.Reason != "" {
+			s += " (" + escape(n.Reason) + ")"
+		}
+		if n.Error != "" {
+			s += " error " + escape(p.text(n.Error))
+		}
+		if n.To != "" {
+			s += " to " + escape(p.text(n.To))
+		}
+		return "↗", s + ": " + escape(fmt.Sprintf("%q", p.body(n.Body)))
+	}
 	msg := it.Message
 	if msg.Direction == "inbound" {
-		return "←", fmt.Sprintf("sms from %s: %s", escape(p.text(msg.From)), escape(fmt.Sprintf("%q", p.body(msg.Body))))
+		s := fmt.Sprintf("sms from %s: %s", escape(p.text(msg.From)), escape(fmt.Sprintf("%q", p.body(msg.Body))))
+		for _, md := range msg.MediaItems() {
+			s += " [" + escape(md.ContentType) + " " + escape(p.text(md.URL)) + "]"
+		}
+		return "←", s
 	}
 	s := "text-back " + escape(msg.Status)
 	if msg.Reason != "" {
 		s += " (" + escape(msg.Reason) + ")"
 	}
-	if msg.Error != "" {
+	if msg.ErrorCode != "" {
+		s += " error " + escape(msg.ErrorText())
+	} else if msg.Error != "" {
 		s += " error " + escape(p.text(msg.Error))
 	}
 	if msg.SID.Valid {

@@ -2,11 +2,13 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/callsnare/callsnare/internal/logquery"
 	"github.com/callsnare/callsnare/internal/store"
 	"github.com/callsnare/callsnare/internal/twilio"
 )
@@ -387,6 +389,52 @@ func TestOwnerNotToldIsRecorded(t *testing.T) {
 		for _, m := range h.fake.SentTo(notifyPhone) {
 			if strings.HasPrefix(m.Body, "Missed call") {
 				t.Errorf("notification sent to its own caller: %q", m.Body)
+			}
+		}
+	})
+}
+
+func TestConversationTellsTheWholeLife(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		h := newHarness(t, dsn)
+		ctx := context.Background()
+		notify := notifyPhone
+		if _, err := h.svc.Store.UpdateOrg(ctx, h.org.Slug, store.OrgUpdate{NotifyNumber: &notify}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		c := h.missedCall(callerPhone)
+		sid := h.textback(c).SID.String
+		h.expect(204)(h.messageStatus(sid, callerPhone, "undelivered", "30007"))
+		mms := twilio.Params{"AccountSid": testAccount, "MessageSid": newSID("MM"), "From": callerPhone, "To": trackedNum,
+			"Body": "the leak", "NumMedia": "1", "MediaUrl0": "https://api.twilio.com/m/ME0", "MediaContentType0": "image/jpeg"}
+		h.expect(200)(h.post("/api/twilio/sms/inbound", mms))
+		h.notifications()
+
+		conv, err := logquery.New(h.svc.Store).Conversation(ctx, logquery.ConversationQuery{CallSID: c.sid, OrgID: h.org.ID, Phone: callerPhone})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var kinds []string
+		for i, it := range conv.Items {
+			if i > 0 && it.At.Before(conv.Items[i-1].At) {
+				t.Errorf("item %d out of time order", i)
+			}
+			switch {
+			case it.Delivery != nil:
+				kinds = append(kinds, it.Delivery.Kind)
+			case it.Message != nil && it.Message.Direction == "outbound":
+				kinds = append(kinds, "textback:"+it.Message.Status+":"+it.Message.ErrorText())
+			case it.Message != nil:
+				kinds = append(kinds, fmt.Sprintf("reply:%d media", len(it.Message.MediaItems())))
+			case it.Notification != nil:
+				kinds = append(kinds, "notify:"+it.Notification.Kind+":"+it.Notification.Status)
+			}
+		}
+		got := strings.Join(kinds, " ")
+		for _, want := range []string{"sms.status", "textback:undelivered:30007: Message filtered", "reply:1 media",
+			"notify:missed_call:sent", "notify:reply:sent", "sms.inbound", "voice.dial_complete"} {
+			if !strings.Contains(got, want) {
+				t.Errorf("conversation lacks %q: %s", want, got)
 			}
 		}
 	})

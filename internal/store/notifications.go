@@ -140,6 +140,17 @@ func (s *Store) Notifications(ctx context.Context, orgID int64) ([]Notification,
 	return ns, nil
 }
 
+// NotificationsOfCaller lists the notifications an org's caller caused, oldest first: the
+// owner's side of that caller's story.
+func (s *Store) NotificationsOfCaller(ctx context.Context, orgID int64, caller string) ([]Notification, error) {
+	var ns []Notification
+	if err := s.db.SelectContext(ctx, &ns, s.rebind(`SELECT `+notificationColumns+` FROM notifications
+		WHERE org_id = ? AND caller = ? ORDER BY created_at, id`), orgID, caller); err != nil {
+		return nil, fmt.Errorf("notifications of %s: %w", caller, classify(err))
+	}
+	return ns, nil
+}
+
 // NotificationUpdate is a change of a notification's send state.
 type NotificationUpdate struct {
 	Status  string
