@@ -4,6 +4,11 @@ BIN       := bin/callsnare
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/callsnare/callsnare/internal/cli.Version=$(VERSION)
 PG_URL    ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
+ADDR      ?= 127.0.0.1:8080
+# Where `make install` puts the binary: Go's own bin directory unless told otherwise.
+PREFIX    ?= $(shell $(GO) env GOPATH 2>/dev/null || echo $$HOME/go)
+# The packages that run goroutines against each other, for the race detector.
+RACE_PKGS := ./internal/store/... ./internal/server/... ./internal/jobs/... ./internal/service/... ./internal/replay/... ./internal/simulate/...
 
 .DEFAULT_GOAL := help
 
@@ -13,32 +18,43 @@ help: ## list the targets
 
 .PHONY: build
 build: ## build bin/callsnare
+	@if [ ! -x $(BIN) ]; then echo "building $(BIN): the first build downloads the modules and compiles them, about 3 to 6 minutes on 2 cores; later builds take seconds"; fi
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/callsnare
 
+.PHONY: install
+install: build ## copy bin/callsnare to $(PREFIX)/bin (PREFIX=... to choose)
+	@mkdir -p '$(PREFIX)/bin'
+	install -m 0755 $(BIN) '$(PREFIX)/bin/callsnare'
+	@case ":$$PATH:" in *':$(PREFIX)/bin:'*) ;; *) echo "$(PREFIX)/bin is not on your PATH: add it with  export PATH=\"$(PREFIX)/bin:\$$PATH\"";; esac
+
 .PHONY: test
-test: ## run every test (PostgreSQL tests skip when it is not reachable)
-	CALLSNARE_TEST_POSTGRES='$(PG_URL)' $(GO) test -count=1 ./...
+test: ## run every test; says which tests skipped and why (PostgreSQL ones when it is not reachable)
+	@json=$$(mktemp); \
+	CALLSNARE_TEST_POSTGRES='$(PG_URL)' $(GO) tool gotestsum --format pkgname --format-icons text --hide-summary skipped \
+		--jsonfile $$json -- -count=1 ./...; status=$$?; \
+	$(GO) run ./scripts/skipsummary < $$json; rm -f $$json; exit $$status
 
 .PHONY: test-race
-test-race: ## run every test with the race detector
-	CALLSNARE_TEST_POSTGRES='$(PG_URL)' $(GO) test -race -count=1 ./...
+test-race: ## run the tests of the concurrent packages with the race detector
+	CALLSNARE_TEST_POSTGRES='$(PG_URL)' $(GO) test -race -count=1 $(RACE_PKGS)
 
 .PHONY: bench
 bench: ## run the server benchmarks (5 runs each; compare with benchstat)
 	CALLSNARE_TEST_POSTGRES='$(PG_URL)' $(GO) test -run '^$$' -bench 'Throughput|LatencyAt1000' -benchtime 3s -count 5 ./internal/server/
 
 .PHONY: lint
-lint: ## gofmt and go vet
+lint: ## gofmt, go vet and staticcheck (the version go.mod pins)
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt: the files above need formatting"; exit 1; }
 	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
 
 .PHONY: run
 run: build ## run the server on callsnare.db
 	$(BIN) serve
 
 .PHONY: demo
-demo: ## run the server with demo orgs, a fake Twilio and a sample missed call
-	$(GO) run ./cmd/callsnare serve --demo --db demo.db
+demo: build ## build, then serve demo orgs with a fake Twilio and play a missed call (ADDR=127.0.0.1:8080)
+	$(BIN) serve --demo --db demo.db --addr '$(ADDR)'
 
 .PHONY: clean
 clean: ## remove build output and demo databases

@@ -441,9 +441,7 @@ func (m Model) View() string {
 	}
 	out := make([]string, 0, m.height)
 	out = append(out, m.st.title.Render(fit(m.titleText(), m.width)))
-	for _, l := range body {
-		out = append(out, l)
-	}
+	out = append(out, body...)
 	out = append(out, m.statusLine(), m.st.dim.Render(fit(m.hints(), m.width)))
 	return strings.Join(out, "\n")
 }
