@@ -36,7 +36,7 @@ type orgAddOptions struct {
 func (a *app) orgAddCmd() *cobra.Command {
 	var o orgAddOptions
 	cmd := &cobra.Command{
-		Use:   "add SLUG --name NAME --number E164 [--number E164...] --forward-to E164",
+		Use:   "add SLUG --name NAME --number E164 [--number E164...] [--forward-to E164] [flags]",
 		Short: "Add an org with its tracked numbers",
 		Example: `  callsnare org add acme-hvac --name "Acme Heating & Cooling" \
     --number +15125550100 --forward-to "(512) 555-0199" --timezone America/Chicago`,
@@ -147,13 +147,60 @@ type billingView struct {
 	CurrentPeriodEnd  string `json:"current_period_end"`
 	CancelAtPeriodEnd bool   `json:"cancel_at_period_end"`
 	LastInvoiceStatus string `json:"last_invoice_status"`
-	Entitled          bool   `json:"entitled"`
+	// LastInvoice is the invoice Stripe told us of last; nil when none.
+	LastInvoice *invoiceView `json:"last_invoice"`
+	Entitled    bool         `json:"entitled"`
+}
+
+type invoiceView struct {
+	ID         string `json:"id"`
+	Status     string `json:"status"`
+	AmountDue  int64  `json:"amount_due"`
+	AmountPaid int64  `json:"amount_paid"`
+	Currency   string `json:"currency"`
+}
+
+// String is the invoice as a person reads it: "in_1 open 49.00 USD due, 0.00 paid".
+func (v *invoiceView) String() string {
+	if v == nil {
+		return "-"
+	}
+	cur := strings.ToUpper(v.Currency)
+	return fmt.Sprintf("%s %s %s %s due, %s paid", v.ID, dash(v.Status), money(v.AmountDue), cur, money(v.AmountPaid))
+}
+
+// money writes an amount in a currency's minor units (cents) as major units.
+func money(minor int64) string {
+	sign := ""
+	if minor < 0 {
+		sign, minor = "-", -minor
+	}
+	return fmt.Sprintf("%s%d.%02d", sign, minor/100, minor%100)
+}
+
+// lastInvoice is the invoice the billing row names as the latest, else the one with the
+// latest period.
+func lastInvoice(invoices []store.Invoice, latestID string) *invoiceView {
+	if len(invoices) == 0 {
+		return nil
+	}
+	inv := invoices[len(invoices)-1]
+	for _, i := range invoices {
+		if i.ID == latestID {
+			inv = i
+		}
+	}
+	return &invoiceView{ID: inv.ID, Status: inv.Status, AmountDue: inv.AmountDue, AmountPaid: inv.AmountPaid, Currency: inv.Currency}
 }
 
 func (a *app) orgViews(cmd *cobra.Command, st *store.Store, orgs []store.Org) ([]orgView, error) {
 	views := make([]orgView, 0, len(orgs))
 	for _, o := range orgs {
 		b, err := st.OrgBilling(cmd.Context(), o.ID)
+		if err != nil {
+			return nil, err
+		}
+		invoices, err := st.Invoices(cmd.Context(), o.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -167,8 +214,8 @@ func (a *app) orgViews(cmd *cobra.Command, st *store.Store, orgs []store.Org) ([
 			Billing: billingView{
 				Status: b.Status, CustomerID: cust, SubscriptionID: b.SubscriptionID,
 				CurrentPeriodEnd: rfc3339(b.CurrentPeriodEnd.Time), CancelAtPeriodEnd: b.CancelAtPeriodEnd,
-				LastInvoiceStatus: b.LatestInvoiceStatus,
-				Entitled:          !a.cfg.Billing.Enforce || billing.Entitled(b.Status, a.cfg.Billing.GracePastDue),
+				LastInvoiceStatus: b.LatestInvoiceStatus, LastInvoice: lastInvoice(invoices, b.LatestInvoiceID),
+				Entitled: !a.cfg.Billing.Enforce || billing.Entitled(b.Status, a.cfg.Billing.GracePastDue),
 			},
 		})
 	}
@@ -244,7 +291,7 @@ func (a *app) orgShowCmd() *cobra.Command {
 				{"billing.subscription_id", dash(v.Billing.SubscriptionID)},
 				{"billing.current_period_end", dash(v.Billing.CurrentPeriodEnd)},
 				{"billing.cancel_at_period_end", fmt.Sprint(v.Billing.CancelAtPeriodEnd)},
-				{"billing.last_invoice_status", dash(v.Billing.LastInvoiceStatus)},
+				{"billing.last_invoice", v.Billing.LastInvoice.String()},
 				{"billing.entitled", fmt.Sprint(v.Billing.Entitled)},
 			} {
 				t.row(kv[0], kv[1])

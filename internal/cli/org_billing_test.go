@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -101,5 +102,10 @@ func TestOrgShowsBilling(t *testing.T) {
 				t.Errorf("org list does not show %s:\n%s", tt.want.Status, list)
 			}
 		})
+	}
+	// The last invoice shows whole: id, status, amounts and currency.
+	out := run(t, "--db", dsn, "org", "show", "acme-hvac")
+	if !regexp.MustCompile(`billing\.last_invoice +in_1PJx0\dLkdIwHu7ixQw3e paid 149\.00 USD due, 149\.00 paid`).MatchString(out) {
+		t.Errorf("org show does not show the last invoice:\n%s", out)
 	}
 }

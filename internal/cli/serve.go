@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -18,7 +19,14 @@ type serveOptions struct {
 	requireSignatures bool
 	demo              bool
 	shutdownTimeout   time.Duration
+	// addrSet says the address was chosen (flag, environment or config file), so that
+	// --demo keeps it instead of its loopback default.
+	addrSet bool
 }
+
+// demoAddr is where --demo listens unless told otherwise: loopback only, since the demo
+// takes any signature made with its published token.
+const demoAddr = "127.0.0.1:8080"
 
 func (a *app) serveCmd() *cobra.Command {
 	var o serveOptions
@@ -28,13 +36,29 @@ func (a *app) serveCmd() *cobra.Command {
 		Long: `Run the webhook server: the Twilio voice and SMS routes, the Stripe route, /healthz,
 /readyz and /metrics, and the workers that send text-backs.
 
+Secrets have no flags, so that they never show in ps or a shell's history. Set them in the
+environment (the CALLSNARE_ name wins over the provider's) or in the config file (--config):
+
+  Twilio auth token     CALLSNARE_TWILIO_AUTH_TOKEN or TWILIO_AUTH_TOKEN     twilio.auth_token
+  Twilio account SID    CALLSNARE_TWILIO_ACCOUNT_SID or TWILIO_ACCOUNT_SID   twilio.account_sid
+  subaccount tokens     CALLSNARE_TWILIO_SUBACCOUNT_TOKENS (ACsid=token,...) twilio.subaccount_tokens
+  Stripe signing secret CALLSNARE_STRIPE_WEBHOOK_SECRET or STRIPE_WEBHOOK_SECRET
+                        (whsec_..., comma-separated while rotating)          stripe.webhook_secret
+
+Without the Twilio token or the Stripe secret, that provider's signatures are not checked
+(a warning says so); --require-signatures refuses to start instead.
+
 With --demo it provisions demo orgs, sends text-backs to a built-in fake Twilio, and plays
-one missed call against itself so that the whole flow shows in the log.`,
+one missed call against itself so that the whole flow shows in the log. It listens on
+` + demoAddr + ` unless --addr (or CALLSNARE_ADDR, or addr in the config) says otherwise.`,
 		Args: args(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error { return a.runServe(cmd.Context(), o) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.addrSet = cmd.Flags().Changed("addr") || os.Getenv("CALLSNARE_ADDR") != "" || a.v.InConfig("addr")
+			return a.runServe(cmd.Context(), o)
+		},
 	}
 	f := cmd.Flags()
-	f.String("addr", ":8080", "address to listen on")
+	f.String("addr", ":8080", "address to listen on (with --demo: "+demoAddr+")")
 	f.String("public-url", "", "scheme and host providers call (https://hooks.example.com); signatures cover it")
 	f.BoolVar(&o.requireSignatures, "require-signatures", false, "refuse to start without Twilio and Stripe secrets")
 	f.BoolVar(&o.demo, "demo", false, "seed demo orgs, use a built-in fake Twilio, and play a sample missed call")
@@ -83,7 +107,11 @@ func (a *app) runServe(ctx context.Context, o serveOptions) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", a.cfg.Addr)
+	addr := a.cfg.Addr
+	if o.demo && !o.addrSet {
+		addr = demoAddr
+	}
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		_ = svc.Close(context.Background())
 		return fmt.Errorf("listen: %w", err)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -30,7 +31,7 @@ func TestServeDemo(t *testing.T) {
 		done <- code
 	}()
 
-	var addr string
+	var addr, see string
 	var sawText, sawDone, sawStopped bool
 	lines := bufio.NewScanner(logR)
 	deadline := time.AfterFunc(30*time.Second, func() { logW.CloseWithError(io.ErrUnexpectedEOF) })
@@ -50,6 +51,7 @@ func TestServeDemo(t *testing.T) {
 			t.Fatalf("demo failed: %v", rec["err"])
 		case "demo_done":
 			sawDone = true
+			see, _ = rec["see"].(string)
 			checkEndpoints(t, "http://"+addr)
 			cancel() // what SIGTERM does
 		case "stopped":
@@ -61,6 +63,23 @@ func TestServeDemo(t *testing.T) {
 	}
 	if !sawText || !sawDone || !sawStopped {
 		t.Errorf("text-back logged %v, demo done %v, stopped %v", sawText, sawDone, sawStopped)
+	}
+
+	// The closing hints are commands that work as printed: the binary as it was started,
+	// then arguments that need no quoting.
+	hints := strings.Split(see, "; ")
+	if len(hints) != 2 {
+		t.Fatalf("demo_done see=%q, want two commands", see)
+	}
+	for _, h := range hints {
+		argv := strings.Fields(h)
+		if argv[0] != os.Args[0] {
+			t.Errorf("hint %q names %s, want the binary as started (%s)", h, argv[0], os.Args[0])
+		}
+		var out, errb strings.Builder
+		if code := cli.Main(context.Background(), argv[1:], strings.NewReader(""), &out, &errb); code != 0 || out.Len() == 0 {
+			t.Errorf("hint %q: exit %d, output %q, errors %q", h, code, out.String(), errb.String())
+		}
 	}
 
 	// What the demo left is what the operators' commands show, with their field names.

@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -36,6 +37,9 @@ type Demo struct {
 	token    string
 	signBase string
 	dsn      string // for the hint at the end; a SQLite path holds no secret
+	// Program is how the closing hint names the binary: as it was started (bin/callsnare
+	// under make, callsnare from the PATH), so that the hint works as printed.
+	Program string
 }
 
 // New starts the fake Twilio on a loopback port.
@@ -45,7 +49,7 @@ func New(log *slog.Logger) (*Demo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start fake twilio: %w", err)
 	}
-	return &Demo{fake: fake, baseURL: base, log: log}, nil
+	return &Demo{fake: fake, baseURL: base, log: log, Program: os.Args[0]}, nil
 }
 
 // Configure points the service's text-backs at the fake and, when no Twilio account is
@@ -154,7 +158,7 @@ func (d *Demo) play(ctx context.Context, base string, st *store.Store) error {
 	if !strings.HasPrefix(d.dsn, "postgres") && d.dsn != "callsnare.db" {
 		db = " --db " + d.dsn
 	}
-	d.log.Info("demo_done", "see", fmt.Sprintf("callsnare calls --org %s%s; callsnare leads --org %s%s", org.Slug, db, org.Slug, db))
+	d.log.Info("demo_done", "see", fmt.Sprintf("%s calls --org %s%s; %s leads --org %s%s", d.Program, org.Slug, db, d.Program, org.Slug, db))
 	return nil
 }
 
