@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
+	"net/url"
 	"sync"
 	"time"
 
@@ -133,8 +134,9 @@ func (sc *scratch) copyOrgs(ctx context.Context, src *store.Store) error {
 			Slug: o.Slug, Name: o.Name, Timezone: o.Timezone, ForwardTo: o.ForwardTo,
 			TextbackTemplate: o.TextbackTemplate, StripeCustomerID: o.StripeCustomerID.String,
 			Numbers: o.Numbers, MinAnswerSeconds: o.MinAnswerSeconds, TextbackDisabled: !o.TextbackEnabled,
-			NotifyNumber:  o.NotifyNumber,
-			TwilioAccount: account,
+			NotifyNumber: o.NotifyNumber, Hours: o.Hours, AfterHoursTemplate: o.AfterHoursTemplate,
+			UrgentKeywords: o.UrgentKeywords,
+			TwilioAccount:  account,
 		}, o.CreatedAt.Time)
 		if err != nil {
 			return fmt.Errorf("copy org %s: %w", o.Slug, err)
@@ -175,4 +177,32 @@ func randomToken() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// ownMessageSID points a message status callback at the scratch's own send of the same
+// text-back: Twilio gave the source's send a SID of its own, which the scratch never saw.
+// A callback the source could not tie to a text-back is replayed as it was.
+func (sc *scratch) ownMessageSID(ctx context.Context, e store.Evidence) (store.Evidence, error) {
+	if e.CallSID == "" {
+		return e, nil
+	}
+	msgs, err := sc.svc.Store.MessagesOfCall(ctx, e.CallSID)
+	if err != nil {
+		return e, fmt.Errorf("text-back of %s: %w", e.CallSID, err)
+	}
+	params, err := twilio.ParseForm(e.Body)
+	if err != nil || len(msgs) == 0 || !msgs[0].SID.Valid {
+		return e, nil
+	}
+	form := url.Values{}
+	for k, v := range params {
+		form.Set(k, v)
+	}
+	for _, k := range []string{"MessageSid", "SmsSid"} {
+		if form.Has(k) {
+			form.Set(k, msgs[0].SID.String)
+		}
+	}
+	e.Body = []byte(form.Encode())
+	return e, nil
 }

@@ -16,7 +16,8 @@ import (
 type State map[string]map[string]string
 
 // Snapshot reads an org's decided state: calls (outcome, statuses, reason), leads,
-// messages (direction, status, reason), opt-outs, billing and invoices.
+// messages (direction, delivery status, reason, error code, media), the owner's
+// notifications, opt-outs, billing and invoices.
 func Snapshot(ctx context.Context, st *store.Store, slug string) (State, error) {
 	org, err := st.OrgBySlug(ctx, slug)
 	if err != nil {
@@ -43,7 +44,11 @@ func Snapshot(ctx context.Context, st *store.Store, slug string) (State, error) 
 			key = "message " + m.SID.String
 		}
 		s[key] = map[string]string{"direction": m.Direction, "from": m.From, "to": m.To, "body": m.Body,
-			"status": m.Status, "reason": m.Reason, "lead": m.LeadPhone.String}
+			"status": m.Status, "reason": m.Reason, "error_code": m.ErrorCode, "media": m.Media, "lead": m.LeadPhone.String}
+	}
+	for _, n := range r.Notifications {
+		s["notification "+n.EventKey] = map[string]string{"kind": n.Kind, "to": n.To, "from": n.From, "body": n.Body,
+			"urgent": strconv.FormatBool(n.Urgent), "status": n.Status, "reason": n.Reason}
 	}
 	for _, o := range r.OptOuts {
 		s["opt-out "+o.Phone] = map[string]string{"opted_out": strconv.FormatBool(o.OptedOut), "keyword": o.Keyword}

@@ -150,6 +150,11 @@ func (v *Verify) Run(ctx context.Context) (rep Report, err error) {
 			return rep, err
 		}
 		sc.clock.set(e.ReceivedAt.Time)
+		if e.Kind == "sms.status" {
+			if e, err = sc.ownMessageSID(ctx, e); err != nil {
+				return rep, err
+			}
+		}
 		res := d.one(ctx, e)
 		rep.Replayed++
 		if res.Failed() {

@@ -18,6 +18,8 @@ type OrgRecords struct {
 	Calls    []RecordedCall
 	Leads    []RecordedLead
 	Messages []RecordedMessage
+	// Notifications are the owner's, about the org's missed calls and replies.
+	Notifications []Notification
 	OptOuts  []RecordedOptOut
 	// Billing is nil when Stripe never told us about the org.
 	Billing  *RecordedBilling
@@ -52,6 +54,8 @@ type RecordedMessage struct {
 	Body      string         `db:"body"`
 	Status    string         `db:"status"`
 	Reason    string         `db:"reason"`
+	ErrorCode string         `db:"error_code"`
+	Media     string         `db:"media"`
 	LeadPhone sql.NullString `db:"lead_phone"`
 }
 
@@ -95,7 +99,7 @@ func (s *Store) OrgRecords(ctx context.Context, orgID int64) (OrgRecords, error)
 		return r, err
 	}
 	if err := q("messages", &r.Messages, `SELECT m.direction, m.call_sid, m.sid, m.from_number, m.to_number,
-		m.body, m.status, m.reason, l.phone AS lead_phone
+		m.body, m.status, m.reason, m.error_code, m.media, l.phone AS lead_phone
 		FROM messages m LEFT JOIN leads l ON l.id = m.lead_id WHERE m.org_id = ? ORDER BY m.id`); err != nil {
 		return r, err
 	}
@@ -117,6 +121,9 @@ func (s *Store) OrgRecords(ctx context.Context, orgID int64) (OrgRecords, error)
 		return r, fmt.Errorf("records of org %d: %w", orgID, err)
 	}
 	r.Invoices = invoices
+	if r.Notifications, err = s.Notifications(ctx, orgID); err != nil {
+		return r, fmt.Errorf("records of org %d: %w", orgID, err)
+	}
 	return r, nil
 }
 
