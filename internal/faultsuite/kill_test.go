@@ -61,3 +61,23 @@ func TestKillUnderLoad(t *testing.T) {
 		})
 	}
 }
+
+// TestKillOneReplica kills one of two replicas on one PostgreSQL just after Twilio accepted
+// a text it had not recorded yet; the load balancer sends its traffic to the other, and
+// the survivor alone takes up the dead one's jobs (reconciling the unrecorded send) and
+// drains the queue, with no restart.
+func TestKillOneReplica(t *testing.T) {
+	e := newEnv(t, storetest.Postgres(t), 2)
+	a := e.serve(0, failpoint.TextbackAfterSend+"=kill@3")
+	b := e.serve(1, "")
+	calls := newCalls(callsPerScenario)
+	for i := range calls {
+		calls[i].replica = i % 2
+	}
+	l := e.client.start(calls, callers)
+	a.waitDeath(failpoint.TextbackAfterSend, 60*time.Second)
+	e.client.point(0, b.url)
+	died := time.Now()
+	l.wait(t)
+	e.check(calls, b, died, expect{killed: true})
+}

@@ -33,6 +33,7 @@ const (
 // the text-back cooldown never hides a missing or doubled text.
 type call struct {
 	sid, from string
+	replica   int // which replica start sends it to
 }
 
 var runSeq atomic.Int64
@@ -197,7 +198,7 @@ type load struct {
 }
 
 func (c *twilioClient) start(calls []call, workers int) *load {
-	return c.play(calls, workers, func(cl call) error { return c.missedCall(0, cl) })
+	return c.play(calls, workers, func(cl call) error { return c.missedCall(cl.replica, cl) })
 }
 
 // startBoth is start with every callback sent to both replicas at once, as when a
