@@ -9,6 +9,8 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+
+	"github.com/callsnare/callsnare/internal/callflow"
 )
 
 // Config is every setting, resolved with the precedence flag > environment > config file >
@@ -21,9 +23,11 @@ type Config struct {
 	LogFormat string
 	Twilio    TwilioConfig
 	Stripe    StripeConfig
-	Textback  TextbackConfig
-	Voice     VoiceConfig
-	Billing   BillingConfig
+	// Rules are the call and text-back rules (voice.*, textback.*, billing.*): one value,
+	// handed to serve, replay and simulate alike.
+	Rules callflow.Rules
+	// Deadline bounds every delivery from receipt to answer (webhook.deadline).
+	Deadline time.Duration
 }
 
 // TwilioConfig holds the Twilio account and API settings.
@@ -40,25 +44,6 @@ type TwilioConfig struct {
 type StripeConfig struct {
 	WebhookSecrets []string
 	Tolerance      time.Duration
-}
-
-// TextbackConfig holds the text-back settings.
-type TextbackConfig struct {
-	Delay    time.Duration
-	Cooldown time.Duration
-	Template string
-}
-
-// VoiceConfig holds the call-forwarding settings.
-type VoiceConfig struct {
-	DialTimeout time.Duration
-	Settle      time.Duration
-}
-
-// BillingConfig holds the entitlement settings.
-type BillingConfig struct {
-	Enforce      bool
-	GracePastDue bool
 }
 
 // defaults are the documented defaults of every key.
@@ -81,6 +66,7 @@ var defaults = map[string]any{
 	"voice.settle":             "30s",
 	"billing.enforce":          false,
 	"billing.grace_past_due":   false,
+	"webhook.deadline":         "5s",
 }
 
 // conventionalEnv are the provider-standard variable names also read for a key, after
@@ -146,11 +132,12 @@ func load(v *viper.Viper, file string) (Config, error) {
 			APIBaseURL: v.GetString("twilio.api_base_url"),
 		},
 		Stripe: StripeConfig{WebhookSecrets: splitList(v.GetString("stripe.webhook_secret")), Tolerance: dur("stripe.tolerance")},
-		Textback: TextbackConfig{
-			Delay: dur("textback.delay"), Cooldown: dur("textback.cooldown"), Template: v.GetString("textback.template"),
+		Rules: callflow.Rules{
+			DialTimeout: dur("voice.dial_timeout"), Settle: dur("voice.settle"),
+			TextbackDelay: dur("textback.delay"), Cooldown: dur("textback.cooldown"), Template: v.GetString("textback.template"),
+			EnforceBilling: v.GetBool("billing.enforce"), GracePastDue: v.GetBool("billing.grace_past_due"),
 		},
-		Voice:   VoiceConfig{DialTimeout: dur("voice.dial_timeout"), Settle: dur("voice.settle")},
-		Billing: BillingConfig{Enforce: v.GetBool("billing.enforce"), GracePastDue: v.GetBool("billing.grace_past_due")},
+		Deadline: dur("webhook.deadline"),
 	}
 	subs := splitList(v.GetString("twilio.subaccount_tokens"))
 	if len(subs) > 0 {
@@ -164,8 +151,12 @@ func load(v *viper.Viper, file string) (Config, error) {
 			c.Twilio.SubaccountTokens[sid] = tok
 		}
 	}
-	if c.Voice.DialTimeout > 0 && (c.Voice.DialTimeout < 5*time.Second || c.Voice.DialTimeout > 600*time.Second) {
+	if c.Rules.DialTimeout > 0 && (c.Rules.DialTimeout < 5*time.Second || c.Rules.DialTimeout > 600*time.Second) {
 		errs = append(errs, "voice.dial_timeout: must be between 5s and 600s")
+	}
+	if c.Deadline < 100*time.Millisecond || c.Deadline > 14*time.Second {
+		// Twilio gives up after 15 s: an answer later than that is no answer.
+		errs = append(errs, "webhook.deadline: must be between 100ms and 14s")
 	}
 	if len(errs) > 0 {
 		return c, usageErr(strings.Join(errs, "; "))

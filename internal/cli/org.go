@@ -215,7 +215,7 @@ func (a *app) orgViews(cmd *cobra.Command, st *store.Store, orgs []store.Org) ([
 				Status: b.Status, CustomerID: cust, SubscriptionID: b.SubscriptionID,
 				CurrentPeriodEnd: rfc3339(b.CurrentPeriodEnd.Time), CancelAtPeriodEnd: b.CancelAtPeriodEnd,
 				LastInvoiceStatus: b.LatestInvoiceStatus, LastInvoice: lastInvoice(invoices, b.LatestInvoiceID),
-				Entitled: !a.cfg.Billing.Enforce || billing.Entitled(b.Status, a.cfg.Billing.GracePastDue),
+				Entitled: !a.cfg.Rules.EnforceBilling || billing.Entitled(b.Status, a.cfg.Rules.GracePastDue),
 			},
 		})
 	}

@@ -102,10 +102,7 @@ func (a *app) runReplay(cmd *cobra.Command, o replayOptions) error {
 		}
 		v := &replay.Verify{
 			DSN: a.cfg.DB, Org: o.filter.Org, Secrets: secrets, Out: a.stdout, JSON: o.json, Progress: progress, Logger: a.log,
-			Rules: replay.Rules{
-				TextbackCooldown: a.cfg.Textback.Cooldown, TextbackTemplate: a.cfg.Textback.Template,
-				DialTimeout: a.cfg.Voice.DialTimeout, EnforceBilling: a.cfg.Billing.Enforce, GracePastDue: a.cfg.Billing.GracePastDue,
-			},
+			Rules: a.cfg.Rules,
 		}
 		_, err := v.Run(cmd.Context())
 		return replayExit(err)

@@ -74,9 +74,7 @@ func (a *app) serviceConfig() service.Config {
 		TwilioAccountSID: c.Twilio.AccountSID, TwilioAuthToken: c.Twilio.AuthToken,
 		TwilioSubaccountTokens: c.Twilio.SubaccountTokens, TwilioAPIBaseURL: c.Twilio.APIBaseURL,
 		StripeSecrets: c.Stripe.WebhookSecrets, StripeTolerance: c.Stripe.Tolerance,
-		TextbackDelay: c.Textback.Delay, TextbackCooldown: c.Textback.Cooldown, TextbackTemplate: c.Textback.Template,
-		DialTimeout: c.Voice.DialTimeout, Settle: c.Voice.Settle,
-		EnforceBilling: c.Billing.Enforce, GracePastDue: c.Billing.GracePastDue,
+		Rules: c.Rules, Deadline: c.Deadline,
 	}
 }
 
@@ -116,7 +114,7 @@ func (a *app) runServe(ctx context.Context, o serveOptions) error {
 		_ = svc.Close(context.Background())
 		return fmt.Errorf("listen: %w", err)
 	}
-	srv := service.HTTPServer(svc.Handler())
+	srv := service.HTTPServer(svc.Handler(), cfg.Deadline)
 	a.log.Info("serving", "addr", ln.Addr().String(), "db_driver", svc.Store.Driver(), "public_url", cfg.PublicURL)
 	if base := cfg.PublicURL; base != "" {
 		// What to paste into the Twilio console and the Stripe dashboard.

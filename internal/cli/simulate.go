@@ -110,7 +110,7 @@ func (a *app) runSimulate(cmd *cobra.Command, o simulateOptions) error {
 	if cmd.Flags().Changed("db") && o.Embedded {
 		return usageErr("--db goes with --target; --embedded makes its own database")
 	}
-	o.Cooldown, o.EnforceBilling, o.GracePastDue = c.Textback.Cooldown, c.Billing.Enforce, c.Billing.GracePastDue
+	o.Rules = c.Rules
 	o.Logger = a.log
 	if f, ok := a.stderr.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
 		o.Progress = a.stderr

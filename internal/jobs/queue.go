@@ -14,21 +14,18 @@ import (
 	"sync"
 	"time"
 
+	"github.com/callsnare/callsnare/internal/callflow"
 	"github.com/callsnare/callsnare/internal/metrics"
 	"github.com/callsnare/callsnare/internal/store"
 )
 
 // Config is what the jobs need to know of the service's settings.
 type Config struct {
-	TextbackDelay  time.Duration // wait before a text-back goes out
-	Cooldown       time.Duration // one text-back per phone per org within this
-	Settle         time.Duration // how long a call may end without a dial-complete
-	Template       string        // default text-back template
-	EnforceBilling bool
-	GracePastDue   bool
-	Workers        int           // jobs run at once per process (default 256: they mostly wait on the database and Twilio)
-	PollInterval   time.Duration // how often idle workers look for due jobs (default 100ms)
-	SendTimeout    time.Duration // bound on one request to Twilio (default 10s)
+	// Rules are the text-back rules (delay, cooldown, billing) and the settle window.
+	callflow.Rules
+	Workers      int           // jobs run at once per process (default 256: they mostly wait on the database and Twilio)
+	PollInterval time.Duration // how often idle workers look for due jobs (default 100ms)
+	SendTimeout  time.Duration // bound on one request to Twilio (default 10s)
 	// Lease is how long a claimed job is held by its worker (default 15s). A job whose
 	// process died is due again when its lease runs out, so it is taken up again within
 	// Lease + PollInterval, by a restarted process or by another replica. A job runs with
@@ -391,8 +388,23 @@ func (q *Queue) pending(tx *store.Tx) *pendingJobs {
 	return p
 }
 
-// Rules are the call rules the store applies with this queue.
-func (q *Queue) Rules() store.CallRules {
-	return store.CallRules{Settle: q.cfg.Settle, Template: q.cfg.Template,
-		EnforceBilling: q.cfg.EnforceBilling, GracePastDue: q.cfg.GracePastDue}
+// EnqueueCallJobs enqueues, in tx, the jobs a call's change asks for: its text-back, its
+// settle check, the owner's notification.
+func (q *Queue) EnqueueCallJobs(ctx context.Context, tx *store.Tx, c store.CallChange) error {
+	if c.TextbackJob {
+		if err := q.EnqueueTextback(ctx, tx, c.Call.CallSID); err != nil {
+			return fmt.Errorf("enqueue text-back: %w", err)
+		}
+	}
+	if !c.SettleAt.IsZero() {
+		if err := q.EnqueueSettle(ctx, tx, c.Call.CallSID, c.SettleAt); err != nil {
+			return fmt.Errorf("enqueue settle: %w", err)
+		}
+	}
+	if c.NotifyKey != "" {
+		if err := q.EnqueueNotify(ctx, tx, c.NotifyKey); err != nil {
+			return fmt.Errorf("enqueue notification: %w", err)
+		}
+	}
+	return nil
 }

@@ -81,9 +81,12 @@ func (w *world) missedCall(t *testing.T, q *jobs.Queue, callSID, caller string) 
 		{Kind: callflow.FactInbound, Sequence: -1, At: now},
 		{Kind: callflow.FactDialComplete, DialStatus: "no-answer", DialCallSID: "CAdial" + callSID, At: now},
 	} {
-		err := w.st.Write(ctx, func(tx *store.Tx) error {
-			_, err := tx.ApplyCallFact(ctx, store.CallFact{Org: w.org, CallSID: callSID, From: caller, To: tracked, Fact: f}, q.Rules(), q)
-			return err
+		err := w.st.WriteFor(ctx, store.CallerKey(caller), func(tx *store.Tx) error {
+			c, err := tx.ApplyCallFact(ctx, store.CallFact{Org: w.org, CallSID: callSID, From: caller, To: tracked, Fact: f}, callflow.Rules{})
+			if err != nil {
+				return err
+			}
+			return q.EnqueueCallJobs(ctx, tx, c)
 		})
 		if err != nil {
 			t.Fatalf("apply %s: %v", f.Kind, err)

@@ -84,20 +84,20 @@ func (w *textbackWorker) Work(ctx context.Context, job store.Job) error {
 			// text-back "sending" for good, and never send blind.
 			w.metrics.Send("failed")
 			w.log.Warn("textback_failed", "call_sid", sid, "err", err)
-			_, uerr := w.store.UpdateTextback(ctx, sid, []string{store.TextbackSending},
+			_, uerr := w.store.UpdateTextback(ctx, msg, []string{store.TextbackSending},
 				store.TextbackUpdate{Status: store.TextbackFailed, Error: "result unknown: " + err.Error()}, w.q.now())
 			return uerr
 		}
 		if ok {
 			w.metrics.Send("sent")
-			_, err := w.store.UpdateTextback(ctx, sid, []string{store.TextbackSending}, store.TextbackUpdate{Status: store.TextbackSent, SID: found}, w.q.now())
+			_, err := w.store.UpdateTextback(ctx, msg, []string{store.TextbackSending}, store.TextbackUpdate{Status: store.TextbackSent, SID: found}, w.q.now())
 			return err
 		}
 	}
 	if reason != callflow.SendTextback {
 		w.metrics.Send("suppressed")
 		w.log.Info("textback_suppressed", "call_sid", sid, "reason", reason)
-		_, err := w.store.UpdateTextback(ctx, sid, open, store.TextbackUpdate{Status: store.TextbackSuppressed, Reason: string(reason)}, now)
+		_, err := w.store.UpdateTextback(ctx, msg, open, store.TextbackUpdate{Status: store.TextbackSuppressed, Reason: string(reason)}, now)
 		return err
 	}
 	claimed, err := w.store.ClaimTextbackSend(ctx, msg, w.q.cfg.Cooldown, now)
@@ -118,7 +118,7 @@ func (w *textbackWorker) Work(ctx context.Context, job store.Job) error {
 			return Snooze(snoozeStep, "another text-back to the caller is being sent")
 		}
 		// It went out within the cooldown: this one is suppressed if it still waits.
-		changed, err := w.store.UpdateTextback(ctx, sid, []string{store.TextbackQueued},
+		changed, err := w.store.UpdateTextback(ctx, msg, []string{store.TextbackQueued},
 			store.TextbackUpdate{Status: store.TextbackSuppressed, Reason: string(callflow.SuppressCooldown)}, now)
 		if changed {
 			w.metrics.Send("suppressed")
@@ -131,7 +131,7 @@ func (w *textbackWorker) Work(ctx context.Context, job store.Job) error {
 		failpoint.Hit(failpoint.TextbackAfterSend)
 		w.metrics.Send("sent")
 		w.log.Info("textback_sent", "call_sid", sid, "sid", res.SID)
-		_, err = w.store.UpdateTextback(ctx, sid, []string{store.TextbackSending}, store.TextbackUpdate{Status: store.TextbackSent, SID: res.SID}, w.q.now())
+		_, err = w.store.UpdateTextback(ctx, msg, []string{store.TextbackSending}, store.TextbackUpdate{Status: store.TextbackSent, SID: res.SID}, w.q.now())
 		return err
 	}
 	var se *twilio.SendError
@@ -150,19 +150,19 @@ func (w *textbackWorker) Work(ctx context.Context, job store.Job) error {
 				w.log.Info("lead_opted_out", "call_sid", sid, "source", u.OptOut)
 			}
 		}
-		_, uerr := w.store.UpdateTextback(ctx, sid, []string{store.TextbackSending}, u, w.q.now())
+		_, uerr := w.store.UpdateTextback(ctx, msg, []string{store.TextbackSending}, u, w.q.now())
 		return uerr
 	case errors.As(err, &se) && se.Kind == twilio.ErrKindRetrySafe:
 		// Not processed by Twilio: back to queued, so the retry sends without a lookup.
 		w.metrics.Send("retry")
-		if _, uerr := w.store.UpdateTextback(ctx, sid, []string{store.TextbackSending}, store.TextbackUpdate{Status: store.TextbackQueued, Error: err.Error()}, w.q.now()); uerr != nil {
+		if _, uerr := w.store.UpdateTextback(ctx, msg, []string{store.TextbackSending}, store.TextbackUpdate{Status: store.TextbackQueued, Error: err.Error()}, w.q.now()); uerr != nil {
 			return uerr
 		}
 		return err
 	default:
 		// Unknown: it stays "sending", and the retry looks it up first.
 		w.metrics.Send("unknown")
-		if _, uerr := w.store.UpdateTextback(ctx, sid, []string{store.TextbackSending}, store.TextbackUpdate{Status: store.TextbackSending, Error: err.Error()}, w.q.now()); uerr != nil {
+		if _, uerr := w.store.UpdateTextback(ctx, msg, []string{store.TextbackSending}, store.TextbackUpdate{Status: store.TextbackSending, Error: err.Error()}, w.q.now()); uerr != nil {
 			return uerr
 		}
 		return err
@@ -177,6 +177,9 @@ type settleWorker struct {
 // Work records that the call's settle window has passed; if no dial-complete came, the
 // call is missed and its text-back is created.
 func (w *settleWorker) Work(ctx context.Context, job store.Job) error {
-	_, err := w.store.Settle(ctx, job.Key, w.q.Rules(), w.q, w.q.now())
+	_, err := w.store.Settle(ctx, job.Key, w.q.cfg.Rules, w.q.now(), w.q.EnqueueCallJobs)
+	if errors.Is(err, store.ErrNotFound) {
+		return Cancel(err)
+	}
 	return err
 }

@@ -34,11 +34,6 @@ func forEachDB(t *testing.T, test func(t *testing.T, st *store.Store, r *logquer
 
 var base = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
 
-type nopJobs struct{}
-
-func (nopJobs) EnqueueTextback(context.Context, *store.Tx, string) error          { return nil }
-func (nopJobs) EnqueueSettle(context.Context, *store.Tx, string, time.Time) error { return nil }
-
 func mkOrg(t *testing.T, st *store.Store, slug string, numbers ...string) store.Org {
 	t.Helper()
 	org, err := st.CreateOrg(context.Background(), store.NewOrg{Slug: slug, Name: slug + " HVAC",
@@ -120,7 +115,7 @@ func TestConversation(t *testing.T) {
 		ctx := context.Background()
 		org := mkOrg(t, st, "acme", "+15125550100")
 		caller := "+15125550177"
-		rules := store.CallRules{Template: "Sorry we missed you"}
+		rules := callflow.Rules{Template: "Sorry we missed you"}
 		fact := func(e store.Evidence, f callflow.Fact) {
 			t.Helper()
 			e.OrgID, e.CallSID, e.Caller = store.NullID(org.ID), "CA1", caller
@@ -128,7 +123,7 @@ func TestConversation(t *testing.T) {
 			err := st.Write(ctx, func(tx *store.Tx) error {
 				f.At = e.ReceivedAt.Time
 				_, err := tx.ApplyCallFact(ctx, store.CallFact{Org: org, CallSID: "CA1", From: caller,
-					To: "+15125550100", Fact: f, LogID: id}, rules, nopJobs{})
+					To: "+15125550100", Fact: f, LogID: id}, rules)
 				return err
 			})
 			if err != nil {

@@ -23,11 +23,6 @@ import (
 // testNow is the fixed clock of the viewer tests.
 var testNow = time.Date(2026, 3, 10, 12, 30, 0, 0, time.UTC)
 
-type nopJobs struct{}
-
-func (nopJobs) EnqueueTextback(context.Context, *store.Tx, string) error          { return nil }
-func (nopJobs) EnqueueSettle(context.Context, *store.Tx, string, time.Time) error { return nil }
-
 // seeded is a test database with a known story, and the ids worth pointing at.
 type seeded struct {
 	path string
@@ -133,7 +128,7 @@ func seed(t testing.TB) *seeded {
 		t.Helper()
 		err := st.Write(ctx, func(tx *store.Tx) error {
 			_, err := tx.ApplyCallFact(ctx, store.CallFact{Org: acme, CallSID: "CA1111aaaa2222bbbb3333cccc4444dddd", From: caller,
-				To: "+15125550100", Fact: f, LogID: logID}, store.CallRules{Template: "Sorry we missed your call - {org} will text you shortly."}, nopJobs{})
+				To: "+15125550100", Fact: f, LogID: logID}, callflow.Rules{Template: "Sorry we missed your call - {org} will text you shortly."})
 			return err
 		})
 		if err != nil {

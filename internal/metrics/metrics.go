@@ -85,3 +85,32 @@ func (m *Metrics) RateLimited(route string) {
 		m.Limited.WithLabelValues(route).Inc()
 	}
 }
+
+// WriteStats are the store writer's counts since it opened.
+type WriteStats struct {
+	Deadlocks     uint64
+	Serialization uint64
+	Expired       uint64
+}
+
+// WatchWrites exports the write path's conflicts and missed deadlines, read from stats on
+// every scrape.
+func (m *Metrics) WatchWrites(stats func() WriteStats) {
+	if m == nil {
+		return
+	}
+	m.Registry.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "callsnare_write_deadlocks_total",
+			Help: "Write transactions PostgreSQL aborted to break a deadlock (each retried within its deadline).",
+		}, func() float64 { return float64(stats().Deadlocks) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "callsnare_write_serialization_failures_total",
+			Help: "Write transactions aborted for a serialization conflict (each retried within its deadline).",
+		}, func() float64 { return float64(stats().Serialization) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "callsnare_write_deadline_exceeded_total",
+			Help: "Writes that could not commit before their deadline (the delivery was answered 503).",
+		}, func() float64 { return float64(stats().Expired) }),
+	)
+}

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/callsnare/callsnare/internal/callflow"
 	"github.com/callsnare/callsnare/internal/faketwilio"
 	"github.com/callsnare/callsnare/internal/service"
 	"github.com/callsnare/callsnare/internal/store"
@@ -52,19 +53,23 @@ type scratch struct {
 	fake    *faketwilio.Server
 	secrets Secrets
 	clock   *clock
+	rules   callflow.Rules // what the scratch service decides with
 }
 
 // startScratch starts the scratch service with the rules of the source's configuration and
 // the secrets a replay signs with (random ones where none are configured: the scratch is
 // verified like any server, but nothing outside it needs to know them).
-func startScratch(ctx context.Context, dsn string, rules Rules, secrets Secrets, log *slog.Logger) (*scratch, error) {
+func startScratch(ctx context.Context, dsn string, rules callflow.Rules, secrets Secrets, log *slog.Logger) (*scratch, error) {
 	if secrets.TwilioAuthToken == "" {
 		secrets.TwilioAuthToken = randomToken()
 	}
 	if len(secrets.StripeSecrets) == 0 {
 		secrets.StripeSecrets = []string{"whsec_" + randomToken()}
 	}
-	sc := &scratch{secrets: secrets, clock: &clock{t: time.Now()}}
+	// Text-backs are decided right after their call (see Verify), and calls settle where
+	// the source's timeline says.
+	rules.TextbackDelay, rules.Settle = 0, neverSettle
+	sc := &scratch{secrets: secrets, clock: &clock{t: time.Now()}, rules: rules}
 	sc.fake = faketwilio.New(faketwilio.Options{})
 	fakeURL, err := sc.fake.Start("127.0.0.1:0")
 	if err != nil {
@@ -76,11 +81,9 @@ func startScratch(ctx context.Context, dsn string, rules Rules, secrets Secrets,
 		DSN: dsn, PublicURL: base,
 		TwilioAccountSID: scratchAccount, TwilioAuthToken: secrets.TwilioAuthToken,
 		TwilioSubaccountTokens: secrets.TwilioSubaccountTokens, TwilioAPIBaseURL: fakeURL,
-		StripeSecrets:    secrets.StripeSecrets,
-		TextbackCooldown: rules.TextbackCooldown, TextbackTemplate: rules.TextbackTemplate,
-		DialTimeout: rules.DialTimeout, Settle: neverSettle,
-		EnforceBilling: rules.EnforceBilling, GracePastDue: rules.GracePastDue,
-		QueuePoll: 10 * time.Millisecond, Now: sc.clock.now,
+		StripeSecrets: secrets.StripeSecrets,
+		Rules:         rules,
+		QueuePoll:     10 * time.Millisecond, Now: sc.clock.now,
 	}, log)
 	if err != nil {
 		sc.http.Close()

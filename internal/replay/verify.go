@@ -11,18 +11,9 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/callsnare/callsnare/internal/callflow"
 	"github.com/callsnare/callsnare/internal/store"
 )
-
-// Rules are the service settings a replayed org is decided under: the source's
-// configuration, so that verify answers "would the system decide the same today".
-type Rules struct {
-	TextbackCooldown time.Duration
-	TextbackTemplate string
-	DialTimeout      time.Duration
-	EnforceBilling   bool
-	GracePastDue     bool
-}
 
 // Verify replays one org's evidence, in receive order, into a fresh scratch database
 // through an in-process service, and compares the business state it decides with the
@@ -42,7 +33,9 @@ type Verify struct {
 	DSN     string
 	Org     string
 	Secrets Secrets
-	Rules   Rules
+	// Rules are the source's call and text-back rules, so that verify answers "would the
+	// system decide the same today".
+	Rules callflow.Rules
 	// ScratchDir holds the scratch SQLite database; empty means a temporary directory,
 	// removed afterwards.
 	ScratchDir string
@@ -130,7 +123,7 @@ func (v *Verify) Run(ctx context.Context) (rep Report, err error) {
 			f := settles[0]
 			settles = settles[1:]
 			sc.clock.set(f.At.Time)
-			_, err := sc.svc.Store.Settle(ctx, f.CallSID, sc.svc.Queue.Rules(), sc.svc.Queue, f.At.Time)
+			_, err := sc.svc.Store.Settle(ctx, f.CallSID, sc.rules, f.At.Time, sc.svc.Queue.EnqueueCallJobs)
 			if err != nil && !errors.Is(err, store.ErrNotFound) {
 				return fmt.Errorf("settle %s: %w", f.CallSID, err)
 			}

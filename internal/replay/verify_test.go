@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callsnare/callsnare/internal/callflow"
 	"github.com/callsnare/callsnare/internal/replay"
 	"github.com/callsnare/callsnare/internal/service"
 	"github.com/callsnare/callsnare/internal/store"
@@ -15,7 +16,7 @@ import (
 	"github.com/callsnare/callsnare/internal/twilio"
 )
 
-var rules = replay.Rules{TextbackCooldown: 24 * time.Hour, DialTimeout: 20 * time.Second}
+var rules = callflow.Rules{Cooldown: 24 * time.Hour, DialTimeout: 20 * time.Second}
 
 func verify(t *testing.T, dsn string) (replay.Report, string, error) {
 	t.Helper()
@@ -27,7 +28,7 @@ func verify(t *testing.T, dsn string) (replay.Report, string, error) {
 
 func TestVerify(t *testing.T) {
 	forEachDB(t, func(t *testing.T, newDSN func(testing.TB) string) {
-		src := newRig(t, newDSN(t), func(c *service.Config) { c.Settle = 200 * time.Millisecond })
+		src := newRig(t, newDSN(t), func(c *service.Config) { c.Rules.Settle = 200 * time.Millisecond })
 		src.recordRun()
 		// Decisions that depend on time and on the settle job: a second missed call within
 		// the cooldown, and a caller who hung up before the dial completed.

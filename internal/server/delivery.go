@@ -49,7 +49,13 @@ type answer struct {
 	body        string
 }
 
+// retryAfter is what a 503 tells the provider to wait, in seconds.
+const retryAfter = "2"
+
 func (a answer) write(w http.ResponseWriter) {
+	if a.status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", retryAfter)
+	}
 	if a.contentType != "" {
 		w.Header().Set("Content-Type", a.contentType)
 	}

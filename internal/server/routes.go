@@ -19,12 +19,12 @@ const (
 // Handler is the whole HTTP surface on one screen.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle(RouteVoiceInbound, s.instrument(RouteVoiceInbound, s.twilioRoute(voiceInbound)))
-	mux.Handle(RouteDialComplete, s.instrument(RouteDialComplete, s.twilioRoute(dialComplete)))
-	mux.Handle(RouteVoiceStatus, s.instrument(RouteVoiceStatus, s.twilioRoute(voiceStatus)))
-	mux.Handle(RouteSMSInbound, s.instrument(RouteSMSInbound, s.twilioRoute(smsInbound)))
-	mux.Handle(RouteSMSStatus, s.instrument(RouteSMSStatus, s.twilioRoute(smsStatus)))
-	mux.Handle(RouteStripe, s.instrument(RouteStripe, s.handleStripe()))
+	mux.Handle(RouteVoiceInbound, s.instrument(RouteVoiceInbound, s.bounded(s.twilioRoute(voiceInbound))))
+	mux.Handle(RouteDialComplete, s.instrument(RouteDialComplete, s.bounded(s.twilioRoute(dialComplete))))
+	mux.Handle(RouteVoiceStatus, s.instrument(RouteVoiceStatus, s.bounded(s.twilioRoute(voiceStatus))))
+	mux.Handle(RouteSMSInbound, s.instrument(RouteSMSInbound, s.bounded(s.twilioRoute(smsInbound))))
+	mux.Handle(RouteSMSStatus, s.instrument(RouteSMSStatus, s.bounded(s.twilioRoute(smsStatus))))
+	mux.Handle(RouteStripe, s.instrument(RouteStripe, s.bounded(s.handleStripe())))
 	mux.Handle("GET /healthz", s.handleHealthz())
 	mux.Handle("GET /readyz", s.handleReadyz())
 	if s.metrics != nil {

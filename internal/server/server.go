@@ -10,17 +10,19 @@ import (
 	"strings"
 	"time"
 
+	"github.com/callsnare/callsnare/internal/callflow"
 	"github.com/callsnare/callsnare/internal/metrics"
 	"github.com/callsnare/callsnare/internal/store"
 	"github.com/callsnare/callsnare/internal/stripe"
 	"github.com/callsnare/callsnare/internal/twilio"
 )
 
-// Queue is what the handlers need of the job queue: enqueueing inside the transaction, and
-// the call rules that go with it.
+// Queue is what the handlers need of the job queue: enqueueing inside the transaction
+// that decided the job, so that a job exists if and only if its decision was committed.
 type Queue interface {
-	store.Enqueuer
-	Rules() store.CallRules
+	EnqueueTextback(ctx context.Context, tx *store.Tx, callSID string) error
+	EnqueueSettle(ctx context.Context, tx *store.Tx, callSID string, at time.Time) error
+	EnqueueNotify(ctx context.Context, tx *store.Tx, eventKey string) error
 }
 
 // Config holds the settings the routes read.
@@ -28,8 +30,12 @@ type Config struct {
 	// PublicURL is the scheme and host Twilio calls us at (https://hooks.example.com); the
 	// signature covers it. Empty means the request's own Host, fine only without a proxy.
 	PublicURL string
-	// DialTimeout is how long the owner's phone rings before the call counts as missed.
-	DialTimeout time.Duration
+	// Rules are the call rules: the dial timeout the answers carry, the settle window, the
+	// text-back template.
+	Rules callflow.Rules
+	// Deadline bounds every delivery from receipt to answer (default 5s): past it the
+	// answer is 503 with Retry-After, and nothing of the delivery is committed.
+	Deadline time.Duration
 	// MaxBody caps request bodies; larger ones get 413.
 	MaxBody int64
 	Twilio  *twilio.Verifier
@@ -71,8 +77,11 @@ func New(cfg Config, d Deps) *Server {
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = 1 << 20
 	}
-	if cfg.DialTimeout <= 0 {
-		cfg.DialTimeout = 20 * time.Second
+	if cfg.Rules.DialTimeout <= 0 {
+		cfg.Rules.DialTimeout = 20 * time.Second
+	}
+	if cfg.Deadline <= 0 {
+		cfg.Deadline = store.DefaultWriteDeadline
 	}
 	if cfg.Twilio == nil {
 		cfg.Twilio = twilio.NewVerifier("", nil)
@@ -113,6 +122,8 @@ func (s *Server) handleHealthz() http.Handler {
 	})
 }
 
+// handleReadyz is GET /readyz: ready when the database answers and takes writes (a
+// SQLite lock held elsewhere, or a read-only PostgreSQL, is not ready), within two seconds.
 func (s *Server) handleReadyz() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -121,6 +132,12 @@ func (s *Server) handleReadyz() http.Handler {
 		if err := s.store.Ping(ctx); err != nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_, _ = w.Write([]byte("database unavailable\n"))
+			return
+		}
+		if err := s.store.Ready(ctx); err != nil {
+			s.log.Warn("not_ready", "err", err)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("database not taking writes\n"))
 			return
 		}
 		_, _ = w.Write([]byte("ready\n"))

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -52,9 +51,15 @@ func (s *Server) handleStripe() http.Handler {
 		ev.Kind = e.Type
 		ev.DedupeKey = "stripe:" + e.ID
 		a := stripeReceived
-		ctx := context.WithoutCancel(r.Context()) // a client that leaves must not cancel the evidence
-		// Keyed by customer: one customer's events are applied by one writer.
-		err = s.store.WriteFor(ctx, e.CustomerID, func(tx *store.Tx) error {
+		// A client that leaves must not cancel the evidence; the deadline does.
+		ctx, cancel := s.commitContext(r)
+		defer cancel()
+		// Keyed by customer: a customer's billing is written under the customer's lock.
+		subject := ""
+		if e.CustomerID != "" {
+			subject = store.CustomerKey(e.CustomerID)
+		}
+		err = s.store.WriteFor(ctx, subject, func(tx *store.Tx) error {
 			// The unit may run again alone if its batch fails: set every field it decides.
 			ev.ID, ev.OrgID, ev.DuplicateOf, ev.Error = 0, store.NullID(0), store.NullID(0), ""
 			claimed, dupOf, err := tx.Claim(ctx, ev.DedupeKey, start)

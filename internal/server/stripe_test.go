@@ -538,7 +538,7 @@ func TestStripeFailedDeliveryIsRetried(t *testing.T) {
 // subscription is active.
 func TestEntitlementGatesTextbacks(t *testing.T) {
 	forEachDB(t, func(t *testing.T, dsn string) {
-		h := newHarness(t, dsn, withStripe(), func(c *service.Config) { c.EnforceBilling = true })
+		h := newHarness(t, dsn, withStripe(), func(c *service.Config) { c.Rules.EnforceBilling = true })
 		fx := stripeLifecycle(t)
 		for _, f := range fx {
 			h.received(h.postStripe(f.payload))

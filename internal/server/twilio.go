@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -70,7 +71,7 @@ var (
 			if d.org.ForwardTo == "" {
 				return missedAnswer(a.call)
 			}
-			return twiml(twilio.DialTwiML(d.base+RouteDialComplete, int(s.cfg.DialTimeout/time.Second), d.org.ForwardTo))
+			return twiml(twilio.DialTwiML(d.base+RouteDialComplete, int(s.cfg.Rules.DialTimeout/time.Second), d.org.ForwardTo))
 		},
 		unmatched: politeHangup,
 	}
@@ -122,10 +123,13 @@ var (
 		required: []string{"MessageSid", "To", "From"},
 		key:      func(p twilio.Params) string { return "twilio:sms.inbound:" + p["MessageSid"] },
 		apply: func(s *Server, ctx context.Context, tx *store.Tx, d *twilioDelivery) (applied, error) {
-			_, err := tx.ApplyInboundSMS(ctx, store.InboundSMS{
+			c, err := tx.ApplyInboundSMS(ctx, store.InboundSMS{
 				Org: d.org, MessageSID: d.params["MessageSid"], From: d.params["From"], To: d.params["To"],
-				Body: d.params["Body"], Media: twilio.Media(d.params), At: d.at, Rules: s.queue.Rules(), Jobs: s.queue,
+				Body: d.params["Body"], Media: twilio.Media(d.params), At: d.at, Rules: s.cfg.Rules,
 			})
+			if err == nil && c.NotifyKey != "" {
+				err = s.queue.EnqueueNotify(ctx, tx, c.NotifyKey)
+			}
 			return applied{}, err
 		},
 		answer:    func(*Server, *twilioDelivery, applied) (answer, error) { return emptyTwiML(), nil },
@@ -195,12 +199,32 @@ func atoi(s string, def int) int {
 	return n
 }
 
+// applyCallFact stores a call fact and what it implies, and enqueues the jobs the call's
+// change asks for, all in the delivery's transaction.
 func (s *Server) applyCallFact(ctx context.Context, tx *store.Tx, d *twilioDelivery, f callflow.Fact) (applied, error) {
 	f.At = d.at
-	call, err := tx.ApplyCallFact(ctx, store.CallFact{
+	c, err := tx.ApplyCallFact(ctx, store.CallFact{
 		Org: d.org, CallSID: d.params["CallSid"], From: d.params["From"], To: d.params["To"], Fact: f,
-	}, s.queue.Rules(), s.queue)
-	return applied{call: call}, err
+	}, s.cfg.Rules)
+	if err != nil {
+		return applied{}, err
+	}
+	if c.TextbackJob {
+		if err := s.queue.EnqueueTextback(ctx, tx, c.Call.CallSID); err != nil {
+			return applied{}, fmt.Errorf("enqueue text-back: %w", err)
+		}
+	}
+	if !c.SettleAt.IsZero() {
+		if err := s.queue.EnqueueSettle(ctx, tx, c.Call.CallSID, c.SettleAt); err != nil {
+			return applied{}, fmt.Errorf("enqueue settle: %w", err)
+		}
+	}
+	if c.NotifyKey != "" {
+		if err := s.queue.EnqueueNotify(ctx, tx, c.NotifyKey); err != nil {
+			return applied{}, fmt.Errorf("enqueue notification: %w", err)
+		}
+	}
+	return applied{call: c.Call}, nil
 }
 
 // duplicateAnswer is the answer a duplicate gets: the bytes its original was answered,
@@ -262,13 +286,15 @@ func (s *Server) twilioRoute(spec twilioRouteSpec) http.Handler {
 			return
 		}
 		ev.DedupeKey = spec.key(d.params)
-		// A caller who hangs up must not cancel the transaction that keeps the evidence.
-		ctx := context.WithoutCancel(r.Context())
-		// Keyed by caller: a caller's calls, lead and opt-out are written by one writer.
-		// The answer is decided inside the transaction: what a caller is promised depends
-		// on what this delivery applied.
+		// A caller who hangs up must not cancel the transaction that keeps the evidence;
+		// the deadline does.
+		ctx, cancel := s.commitContext(r)
+		defer cancel()
+		// Keyed by caller: a caller's calls, lead, messages and opt-out are written under
+		// the caller's lock. The answer is decided inside the transaction: what a caller is
+		// promised depends on what this delivery applied.
 		var a answer
-		err = s.store.WriteFor(ctx, caller, func(tx *store.Tx) error {
+		err = s.store.WriteFor(ctx, store.CallerKey(caller), func(tx *store.Tx) error {
 			claimed, dupOf, err := tx.Claim(ctx, ev.DedupeKey, start)
 			if err != nil {
 				return err
@@ -402,7 +428,9 @@ func errorAnswer(status int, msg string, voice bool) answer {
 func (s *Server) finish(w http.ResponseWriter, r *http.Request, ev *store.Evidence, a answer, start time.Time) {
 	ev.HTTPStatus, ev.ResponseBody = a.status, a.body
 	ev.SetLatency(s.now().Sub(start))
-	if err := s.store.RecordEvidence(context.WithoutCancel(r.Context()), ev); err != nil {
+	ctx, cancel := s.commitContext(r)
+	defer cancel()
+	if err := s.store.RecordEvidence(ctx, ev); err != nil {
 		s.log.Error("record_evidence_failed", "route", ev.Route, "err", err)
 		errorAnswer(http.StatusServiceUnavailable, "evidence could not be stored", false).write(w)
 		return
@@ -423,7 +451,11 @@ func (s *Server) failWith(w http.ResponseWriter, r *http.Request, ev *store.Evid
 	ev.ID, ev.Status, ev.Error, ev.DuplicateOf = 0, store.StatusFailed, err.Error(), store.NullID(0)
 	ev.HTTPStatus, ev.ResponseBody = a.status, a.body
 	ev.SetLatency(s.now().Sub(start))
-	if rerr := s.store.RecordEvidence(context.WithoutCancel(r.Context()), ev); rerr != nil {
+	// The failure is recorded if the database takes it before the deadline; the answer
+	// goes out either way.
+	ctx, cancel := s.answerContext(r)
+	defer cancel()
+	if rerr := s.store.RecordEvidence(ctx, ev); rerr != nil {
 		s.log.Error("record_evidence_failed", "route", ev.Route, "err", rerr)
 	}
 	s.metrics.Delivery(r.URL.Path, store.StatusFailed)

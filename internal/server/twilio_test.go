@@ -176,7 +176,7 @@ func TestStopThenStart(t *testing.T) {
 
 func TestStopCancelsPendingTextback(t *testing.T) {
 	forEachDB(t, func(t *testing.T, dsn string) {
-		h := newHarness(t, dsn, func(c *service.Config) { c.TextbackDelay = 2 * time.Second })
+		h := newHarness(t, dsn, func(c *service.Config) { c.Rules.TextbackDelay = 2 * time.Second })
 		c := h.missedCall(callerPhone)
 		h.expect(200)(h.sms(callerPhone, "STOP"))
 		if msg := h.textback(c); msg.Status != "suppressed" || msg.Reason != "opted_out" {
@@ -254,7 +254,7 @@ func TestUntextableCallersAreNeverTexted(t *testing.T) {
 
 func TestCallerHungUpBeforeDialCompleteSettles(t *testing.T) {
 	forEachDB(t, func(t *testing.T, dsn string) {
-		h := newHarness(t, dsn, func(c *service.Config) { c.Settle = 300 * time.Millisecond })
+		h := newHarness(t, dsn, func(c *service.Config) { c.Rules.Settle = 300 * time.Millisecond })
 		c := h.newCall(callerPhone)
 		h.expect(200)(h.inbound(c))
 		h.expect(204)(h.status(c, "completed"))

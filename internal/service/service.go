@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/callsnare/callsnare/internal/callflow"
 	"github.com/callsnare/callsnare/internal/jobs"
 	"github.com/callsnare/callsnare/internal/metrics"
 	"github.com/callsnare/callsnare/internal/server"
@@ -33,13 +34,11 @@ type Config struct {
 	StripeSecrets   []string
 	StripeTolerance time.Duration
 
-	TextbackDelay    time.Duration
-	TextbackCooldown time.Duration
-	TextbackTemplate string
-	DialTimeout      time.Duration
-	Settle           time.Duration
-	EnforceBilling   bool
-	GracePastDue     bool
+	// Rules are the call and text-back rules, built once from the configuration.
+	Rules callflow.Rules
+	// Deadline bounds every delivery from receipt to answer (default 5s); SQLite's busy
+	// timeout is bounded by it too.
+	Deadline time.Duration
 
 	// QueuePoll is how often idle workers look for jobs (default 100ms).
 	QueuePoll time.Duration
@@ -66,7 +65,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	st, err := store.Open(ctx, cfg.DSN, store.Options{Logger: log})
+	if cfg.Deadline <= 0 {
+		cfg.Deadline = store.DefaultWriteDeadline
+	}
+	st, err := store.Open(ctx, cfg.DSN, store.Options{Logger: log, BusyTimeout: cfg.Deadline})
 	if err != nil {
 		return nil, err
 	}
@@ -106,11 +108,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) 
 		}
 		return float64(n)
 	})
-	svc.Queue, err = jobs.New(jobs.Config{
-		TextbackDelay: cfg.TextbackDelay, Cooldown: cfg.TextbackCooldown, Settle: cfg.Settle,
-		Template: cfg.TextbackTemplate, EnforceBilling: cfg.EnforceBilling, GracePastDue: cfg.GracePastDue,
-		PollInterval: cfg.QueuePoll,
-	}, jobs.Deps{Store: st, Sender: sender, Metrics: svc.Metrics, Logger: log, Now: cfg.Now})
+	svc.Metrics.WatchWrites(func() metrics.WriteStats {
+		w := st.WriteStats()
+		return metrics.WriteStats{Deadlocks: w.Deadlocks, Serialization: w.Serialization, Expired: w.Expired}
+	})
+	svc.Queue, err = jobs.New(jobs.Config{Rules: cfg.Rules, PollInterval: cfg.QueuePoll}, jobs.Deps{Store: st, Sender: sender, Metrics: svc.Metrics, Logger: log, Now: cfg.Now})
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -123,7 +125,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) 
 	}
 	svc.Server = server.New(server.Config{
 		PublicURL:        cfg.PublicURL,
-		DialTimeout:      cfg.DialTimeout,
+		Rules:            cfg.Rules,
+		Deadline:         cfg.Deadline,
 		Twilio:           twilio.NewVerifier(cfg.TwilioAuthToken, cfg.TwilioSubaccountTokens),
 		TwilioAccountSID: cfg.TwilioAccountSID,
 		Stripe:           stripe.NewVerifier(cfg.StripeSecrets, cfg.StripeTolerance, nil),
@@ -133,13 +136,18 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) 
 
 // HTTPServer wraps a handler in the server `serve` runs: providers send small bodies at
 // once, so a client that dribbles its headers or body, or never reads the answer, is cut
-// off instead of holding a connection.
-func HTTPServer(h http.Handler) *http.Server {
+// off instead of holding a connection. The write timeout sits well above the delivery
+// deadline, so that an answer decided by the deadline always goes out: a connection is
+// never closed without an answer after a commit.
+func HTTPServer(h http.Handler, deadline time.Duration) *http.Server {
+	if deadline <= 0 {
+		deadline = store.DefaultWriteDeadline
+	}
 	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      20 * time.Second,
+		ReadTimeout:       deadline,
+		WriteTimeout:      deadline + 10*time.Second,
 		IdleTimeout:       90 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 	}

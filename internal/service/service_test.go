@@ -21,7 +21,7 @@ func TestHTTPServerCutsOffSlowClients(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := service.HTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") }))
+	srv := service.HTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") }), 0)
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { srv.Close() })
 

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callsnare/callsnare/internal/callflow"
 	"github.com/callsnare/callsnare/internal/faketwilio"
 	"github.com/callsnare/callsnare/internal/service"
 	"github.com/callsnare/callsnare/internal/storetest"
@@ -59,9 +60,9 @@ func Start(t testing.TB, dsn string, tweak ...func(*service.Config)) *Service {
 	s.Config = service.Config{
 		DSN: dsn, PublicURL: s.URL,
 		TwilioAccountSID: AccountSID, TwilioAuthToken: AuthToken, TwilioAPIBaseURL: s.FakeURL,
-		StripeSecrets:    []string{StripeSecret},
-		TextbackCooldown: 24 * time.Hour, DialTimeout: 20 * time.Second, Settle: 30 * time.Second,
-		QueuePoll: 20 * time.Millisecond,
+		StripeSecrets: []string{StripeSecret},
+		Rules:         callflow.DefaultRules(),
+		QueuePoll:     20 * time.Millisecond,
 	}
 	for _, f := range tweak {
 		f(&s.Config)

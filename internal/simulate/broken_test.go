@@ -63,10 +63,10 @@ func TestBrokenServersFail(t *testing.T) {
 			name:  "ignores STOP",
 			check: CheckStop,
 			tweak: func(o *Options) {
-				o.Cooldown = 0 // every missed call may text, so a text after STOP shows
+				o.Rules.Cooldown = 0 // every missed call may text, so a text after STOP shows
 				o.ReplyRate, o.StopRate, o.RestartRate = 1, 1, 0
 				o.Callers = 20
-				o.Embed.Config = func(c *service.Config) { c.TextbackCooldown = 0 }
+				o.Embed.Config = func(c *service.Config) { c.Rules.Cooldown = 0 }
 				o.Embed.Wrap = func(h http.Handler, cfg service.Config) http.Handler {
 					return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 						p, _ := readForm(r)

@@ -17,7 +17,7 @@ func DefaultOptions() Options {
 	return Options{
 		Rate: 200, Concurrency: 256, Seed: 1, Orgs: 4,
 		AnswerRate: 0.4, Untextable: 0.05, ReplyRate: 0.3, StopRate: 0.3, RestartRate: 0.5,
-		Cooldown: 24 * time.Hour, DrainTimeout: 30 * time.Second,
+		Rules: callflow.DefaultRules(), DrainTimeout: 30 * time.Second,
 	}
 }
 

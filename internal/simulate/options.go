@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/callsnare/callsnare/internal/callflow"
 	"github.com/callsnare/callsnare/internal/service"
 )
 
@@ -37,10 +38,9 @@ type Options struct {
 	TwilioFailRate float64
 	TwilioLatency  time.Duration
 
-	// The target's text-back and billing rules, which the verdict mirrors.
-	Cooldown       time.Duration
-	EnforceBilling bool
-	GracePastDue   bool
+	// Rules are the target's call and text-back rules, which the verdict mirrors; the
+	// embedded server runs under them.
+	Rules callflow.Rules
 
 	Rate        float64 // requests per second; 0 sends as fast as Concurrency allows
 	Ramp        Ramp    // when set, replaces Rate

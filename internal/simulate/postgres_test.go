@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callsnare/callsnare/internal/callflow"
 	"github.com/callsnare/callsnare/internal/service"
 	"github.com/callsnare/callsnare/internal/storetest"
 )
@@ -30,7 +31,7 @@ func TestTargetOnPostgres(t *testing.T) {
 	cfg := service.Config{
 		DSN: dsn, PublicURL: url, TwilioAccountSID: "AC" + randomHex(32), TwilioAuthToken: randomHex(32),
 		TwilioAPIBaseURL: "http://" + fakeAddr, StripeSecrets: []string{"whsec_" + randomHex(32)},
-		TextbackCooldown: 24 * time.Hour, DialTimeout: 20 * time.Second, Settle: 30 * time.Second,
+		Rules:     callflow.DefaultRules(),
 		QueuePoll: 20 * time.Millisecond,
 	}
 	svc, err := service.Start(context.Background(), cfg, nil)

@@ -100,8 +100,7 @@ func (s *sim) openEmbedded(ctx context.Context, t *target) error {
 		DSN: filepath.Join(dir, "callsnare.db"), PublicURL: t.url,
 		TwilioAccountSID: s.ids.sid("AC", "account"), TwilioAuthToken: randomHex(32), TwilioAPIBaseURL: t.fakeURL,
 		StripeSecrets: []string{"whsec_" + randomHex(32)}, StripeTolerance: s.o.StripeTolerance,
-		TextbackCooldown: s.o.Cooldown, DialTimeout: 20 * time.Second, Settle: 30 * time.Second,
-		EnforceBilling: s.o.EnforceBilling, GracePastDue: s.o.GracePastDue, QueuePoll: 20 * time.Millisecond,
+		Rules: s.o.Rules, QueuePoll: 20 * time.Millisecond,
 	}
 	if s.o.Embed.Config != nil {
 		s.o.Embed.Config(&cfg)

@@ -344,7 +344,7 @@ func (v *verifier) optedOut(org *simOrg, phone string, t time.Time) tri {
 // entitled folds the org's events acknowledged before t, and those sent by then, and
 // compares the answers.
 func (v *verifier) entitled(org *simOrg, t time.Time) tri {
-	if !v.s.o.EnforceBilling {
+	if !v.s.o.Rules.EnforceBilling {
 		return yes
 	}
 	var sure, possible billing.Record
@@ -359,7 +359,7 @@ func (v *verifier) entitled(org *simOrg, t time.Time) tri {
 			possible, _ = billing.Apply(possible, e.event)
 		}
 	}
-	a, b := billing.Entitled(sure.Status, v.s.o.GracePastDue), billing.Entitled(possible.Status, v.s.o.GracePastDue)
+	a, b := billing.Entitled(sure.Status, v.s.o.Rules.GracePastDue), billing.Entitled(possible.Status, v.s.o.Rules.GracePastDue)
 	switch {
 	case a && b:
 		return yes
@@ -378,7 +378,7 @@ func (v *verifier) cooldown(key, self string, t time.Time) tri {
 			continue
 		}
 		at := m.SentAt.Time
-		lo, hi := t.Add(-v.s.o.Cooldown), t
+		lo, hi := t.Add(-v.s.o.Rules.Cooldown), t
 		switch {
 		case at.After(lo.Add(clockSlack)) && !at.After(hi.Add(-clockSlack)):
 			return yes

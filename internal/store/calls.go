@@ -10,13 +10,6 @@ import (
 	"github.com/callsnare/callsnare/internal/callflow"
 )
 
-// Enqueuer puts jobs on the durable queue inside the caller's transaction, so that a job
-// exists if and only if the state that asked for it was committed.
-type Enqueuer interface {
-	EnqueueTextback(ctx context.Context, tx *Tx, callSID string) error
-	EnqueueSettle(ctx context.Context, tx *Tx, callSID string, at time.Time) error
-}
-
 // Call is one inbound call and its derived outcome.
 type Call struct {
 	ID             int64          `db:"id"`
@@ -71,18 +64,24 @@ type CallFact struct {
 	LogID    int64
 }
 
-// CallRules are the service-wide settings the outcome and the text-back depend on.
-type CallRules struct {
-	Settle         time.Duration
-	Template       string // used when the org has none
-	EnforceBilling bool   // text-backs need an entitled billing status
-	GracePastDue   bool   // past_due still counts as entitled
+// CallChange is what a fact did to its call: the call as now stored, and the jobs its
+// transition asks for, which the caller enqueues in the same transaction.
+type CallChange struct {
+	Call Call
+	// TextbackJob is set when this transaction created the call's queued text-back: its
+	// job is to be enqueued, once per call.
+	TextbackJob bool
+	// SettleAt, when set, is when the call's settle check is due.
+	SettleAt time.Time
+	// NotifyKey, when set, is the event of the owner's notification this transaction
+	// queued: its job is to be enqueued.
+	NotifyKey string
 }
 
-// ApplyCallFact records a fact and re-derives the call's outcome from all its facts. On a
-// first transition to missed it creates the text-back (and its job) in the same
-// transaction; on a terminal status with no dial-complete yet it schedules the settle check.
-func (tx *Tx) ApplyCallFact(ctx context.Context, f CallFact, rules CallRules, jobs Enqueuer) (Call, error) {
+// ApplyCallFact records a fact and re-derives the call's outcome from all its facts, then
+// persists what the transition implies (callflow.Next): the outcome, the caller's lead, the
+// text-back. The jobs are the caller's to enqueue, from the returned change.
+func (tx *Tx) ApplyCallFact(ctx context.Context, f CallFact, rules callflow.Rules) (CallChange, error) {
 	at := T(f.Fact.At)
 	// The upsert takes the call's row lock, so facts of one call are decided one at a time
 	// even across replicas; each then sees all facts committed before it.
@@ -93,7 +92,7 @@ func (tx *Tx) ApplyCallFact(ctx context.Context, f CallFact, rules CallRules, jo
 		started_at = CASE WHEN excluded.started_at < calls.started_at THEN excluded.started_at ELSE calls.started_at END
 		RETURNING `+callColumns, f.CallSID, f.Org.ID, f.From, f.To, at, at).StructScan(&call)
 	if err != nil {
-		return Call{}, fmt.Errorf("upsert call: %w", classify(err))
+		return CallChange{}, fmt.Errorf("upsert call: %w", classify(err))
 	}
 	ff := f.Fact
 	_, err = tx.exec(ctx, `INSERT INTO call_facts (call_sid, kind, dial_status,
@@ -102,87 +101,128 @@ func (tx *Tx) ApplyCallFact(ctx context.Context, f CallFact, rules CallRules, jo
 		f.CallSID, string(ff.Kind), ff.DialStatus, ff.DialCallSID, ff.DialDuration, ff.CallStatus,
 		ff.CallDuration, ff.Sequence, at, NullID(f.LogID))
 	if err != nil {
-		return Call{}, fmt.Errorf("insert call fact: %w", classify(err))
+		return CallChange{}, fmt.Errorf("insert call fact: %w", classify(err))
 	}
 	var known []callflow.Fact
 	if call.FactCount == 1 { // the call's first fact: it is all there is to decide on
 		known = []callflow.Fact{f.Fact}
 	}
-	return call, tx.decideCall(ctx, &call, known, f.Org, rules, jobs, f.Fact.At)
+	return tx.decideCall(ctx, call, known, f.Org, rules, f.Fact.At)
 }
 
 const callColumns = `id, call_sid, org_id, from_number, to_number, started_at, outcome, reason,
 	dial_status, call_status, fact_count, lead_id, updated_at`
 
-// Settle records that the settle window of a call has passed and re-derives its outcome.
-func (s *Store) Settle(ctx context.Context, callSID string, rules CallRules, jobs Enqueuer, now time.Time) (Call, error) {
+// CallSubject returns the subject key of a call's writes (its caller), for WriteFor.
+func (s *Store) CallSubject(ctx context.Context, callSID string) (string, error) {
+	var from string
+	if err := s.db.GetContext(ctx, &from, s.rebind(`SELECT from_number FROM calls WHERE call_sid = ?`), callSID); err != nil {
+		return "", fmt.Errorf("call %s: %w", callSID, classify(err))
+	}
+	return CallerKey(from), nil
+}
+
+// SettleCall records that the settle window of a call has passed and re-derives its
+// outcome. The unit it runs in must be keyed by CallSubject.
+func (tx *Tx) SettleCall(ctx context.Context, callSID string, rules callflow.Rules, now time.Time) (CallChange, error) {
 	var call Call
-	err := s.Write(ctx, func(tx *Tx) error {
-		if err := tx.row(ctx, `SELECT `+callColumns+` FROM calls WHERE call_sid = ?`, callSID).StructScan(&call); err != nil {
-			return fmt.Errorf("settle %s: %w", callSID, classify(err))
+	if err := tx.row(ctx, `SELECT `+callColumns+` FROM calls WHERE call_sid = ?`, callSID).StructScan(&call); err != nil {
+		return CallChange{}, fmt.Errorf("settle %s: %w", callSID, classify(err))
+	}
+	var org Org
+	if err := tx.get(ctx, &org, `SELECT `+orgColumns+` FROM orgs WHERE id = ?`, call.OrgID); err != nil {
+		return CallChange{}, fmt.Errorf("settle %s: org: %w", callSID, classify(err))
+	}
+	var n int
+	if err := tx.get(ctx, &n, `SELECT COUNT(*) FROM call_facts WHERE call_sid = ? AND kind = 'settled'`, callSID); err != nil {
+		return CallChange{}, fmt.Errorf("settle %s: %w", callSID, classify(err))
+	}
+	if n == 0 {
+		if _, err := tx.exec(ctx, `INSERT INTO call_facts (call_sid, kind, received_at)
+			VALUES (?, 'settled', ?)`, callSID, T(now)); err != nil {
+			return CallChange{}, fmt.Errorf("settle %s: %w", callSID, classify(err))
 		}
-		var org Org
-		if err := tx.get(ctx, &org, `SELECT `+orgColumns+` FROM orgs WHERE id = ?`, call.OrgID); err != nil {
-			return fmt.Errorf("settle %s: org: %w", callSID, classify(err))
+	}
+	return tx.decideCall(ctx, call, nil, org, rules, now)
+}
+
+// Settle runs SettleCall in a unit of its own, keyed by the call's caller; jobs enqueues
+// what the change asks for, in the same transaction.
+func (s *Store) Settle(ctx context.Context, callSID string, rules callflow.Rules, now time.Time,
+	jobs func(ctx context.Context, tx *Tx, c CallChange) error) (Call, error) {
+	subject, err := s.CallSubject(ctx, callSID)
+	if err != nil {
+		return Call{}, fmt.Errorf("settle: %w", err)
+	}
+	var c CallChange
+	err = s.WriteFor(ctx, subject, func(tx *Tx) error {
+		var err error
+		if c, err = tx.SettleCall(ctx, callSID, rules, now); err != nil {
+			return err
 		}
-		var n int
-		if err := tx.get(ctx, &n, `SELECT COUNT(*) FROM call_facts WHERE call_sid = ? AND kind = 'settled'`, callSID); err != nil {
-			return fmt.Errorf("settle %s: %w", callSID, classify(err))
-		}
-		if n == 0 {
-			if _, err := tx.exec(ctx, `INSERT INTO call_facts (call_sid, kind, received_at)
-				VALUES (?, 'settled', ?)`, callSID, T(now)); err != nil {
-				return fmt.Errorf("settle %s: %w", callSID, classify(err))
-			}
-		}
-		return tx.decideCall(ctx, &call, nil, org, rules, jobs, now)
+		return jobs(ctx, tx, c)
 	})
-	return call, err
+	return c.Call, err
 }
 
 // decideCall re-derives a call's outcome from all its facts (read back unless known is
-// them all) and stores it if it changed. Entering missed creates the text-back, in this
-// transaction; a call that ended with no dial-complete gets its settle check scheduled.
-func (tx *Tx) decideCall(ctx context.Context, call *Call, known []callflow.Fact, org Org, rules CallRules, jobs Enqueuer, now time.Time) error {
+// them all) and persists what the transition implies.
+func (tx *Tx) decideCall(ctx context.Context, call Call, known []callflow.Fact, org Org, rules callflow.Rules, now time.Time) (CallChange, error) {
 	facts := known
 	if facts == nil {
 		var err error
 		if facts, err = tx.callFacts(ctx, call.CallSID); err != nil {
-			return err
+			return CallChange{}, err
 		}
 	}
-	d := callflow.Decide(facts, callflow.CallPolicy{ForwardTo: org.ForwardTo, MinAnswerSeconds: org.MinAnswerSeconds})
+	// Hours that no longer parse count as always open.
+	hours, _ := callflow.ParseHours(org.Hours)
+	t := callflow.Next(callflow.CallState{
+		From: call.From, StartedAt: call.StartedAt.Time, Outcome: callflow.Outcome(call.Outcome), Reason: call.Reason,
+		DialStatus: call.DialStatus, CallStatus: call.CallStatus,
+	}, facts, callflow.Org{
+		Name: org.Name, ForwardTo: org.ForwardTo, MinAnswerSeconds: org.MinAnswerSeconds,
+		TextbackTemplate: org.TextbackTemplate, AfterHoursTemplate: org.AfterHoursTemplate,
+		Hours: hours, Timezone: org.Timezone, TextbackEnabled: org.TextbackEnabled,
+	}, rules)
 	call.OrgSlug = org.Slug
-	// Entering missed opens the caller's lead (a textable caller's) in the same update.
-	entering := d.Outcome == callflow.OutcomeMissed && call.Outcome != string(callflow.OutcomeMissed)
-	if entering && callflow.Textable(call.From) {
+	c := CallChange{SettleAt: t.SettleAt}
+	if t.OpenLead {
 		id, err := tx.upsertLead(ctx, org.ID, call.From, now)
 		if err != nil {
-			return err
+			return CallChange{}, err
 		}
 		call.LeadID = NullID(id)
 	}
-	if entering || string(d.Outcome) != call.Outcome || d.Reason != call.Reason || d.DialStatus != call.DialStatus || d.CallStatus != call.CallStatus {
+	if t.Changed {
 		if _, err := tx.exec(ctx, `UPDATE calls SET outcome = ?, reason = ?, dial_status = ?, call_status = ?, lead_id = ?
-			WHERE call_sid = ?`, string(d.Outcome), d.Reason, d.DialStatus, d.CallStatus, call.LeadID, call.CallSID); err != nil {
-			return fmt.Errorf("update call outcome: %w", classify(err))
+			WHERE call_sid = ?`, string(t.Outcome), t.Reason, t.DialStatus, t.CallStatus, call.LeadID, call.CallSID); err != nil {
+			return CallChange{}, fmt.Errorf("update call outcome: %w", classify(err))
 		}
-		call.Outcome, call.Reason, call.DialStatus, call.CallStatus = string(d.Outcome), d.Reason, d.DialStatus, d.CallStatus
+		call.Outcome, call.Reason, call.DialStatus, call.CallStatus = string(t.Outcome), t.Reason, t.DialStatus, t.CallStatus
 	}
-	switch {
-	case entering:
-		// The text-back and the owner's notification are created with the transition, so
-		// a call stored as missed already has them.
-		if err := tx.createTextback(ctx, call, org, rules, jobs, now); err != nil {
-			return err
+	if tb := t.Textback; tb != nil {
+		if tb.Status == callflow.TextbackQueued {
+			s, err := tx.standing(ctx, org.ID, call.From, rules)
+			if err != nil {
+				return CallChange{}, err
+			}
+			tb.Judge(s)
 		}
-		return tx.notifyMissedCall(ctx, call, org, rules, jobs, now)
-	case !d.SettleFrom.IsZero():
-		if err := jobs.EnqueueSettle(ctx, tx, call.CallSID, d.SettleFrom.Add(rules.Settle)); err != nil {
-			return fmt.Errorf("enqueue settle: %w", err)
+		created, err := tx.insertTextback(ctx, call, org.ID, *tb, now)
+		if err != nil {
+			return CallChange{}, err
+		}
+		c.TextbackJob = created && tb.Status == callflow.TextbackQueued
+		call.TextbackQueued = c.TextbackJob
+		// The owner's notification is created with the transition too, so a call stored
+		// as missed already has it.
+		if c.NotifyKey, err = tx.notifyMissedCall(ctx, &call, org, rules, now); err != nil {
+			return CallChange{}, err
 		}
 	}
-	return nil
+	c.Call = call
+	return c, nil
 }
 
 // callFacts reads back every fact stored for a call.
@@ -209,12 +249,8 @@ func (tx *Tx) callFacts(ctx context.Context, callSID string) ([]callflow.Fact, e
 	return facts, nil
 }
 
-// createTextback creates the text-back of a missed call, once per call: the text-back's
-// unique call_sid decides, and only the transaction that inserts it enqueues the job. A
-// text-back the rules already refuse (an untextable or opted-out caller, text-backs off,
-// an org not entitled) is created suppressed, with no job, so that nobody promises the
-// caller a text that will not come. The job checks everything again when it runs.
-func (tx *Tx) createTextback(ctx context.Context, call *Call, org Org, rules CallRules, jobs Enqueuer, now time.Time) error {
+// standing loads what the text-back rules need of a caller and an org.
+func (tx *Tx) standing(ctx context.Context, orgID int64, phone string, rules callflow.Rules) (callflow.Standing, error) {
 	var st struct {
 		OptedOut bool   `db:"opted_out"`
 		Billing  string `db:"billing_status"`
@@ -222,43 +258,27 @@ func (tx *Tx) createTextback(ctx context.Context, call *Call, org Org, rules Cal
 	if err := tx.get(ctx, &st, `SELECT
 		COALESCE((SELECT opted_out FROM opt_outs WHERE org_id = ? AND phone = ?), FALSE) AS opted_out,
 		COALESCE((SELECT status FROM org_billing WHERE org_id = ?), '') AS billing_status`,
-		org.ID, call.From, org.ID); err != nil {
-		return fmt.Errorf("text-back rules: %w", classify(err))
+		orgID, phone, orgID); err != nil {
+		return callflow.Standing{}, fmt.Errorf("text-back rules: %w", classify(err))
 	}
-	status, reason := "queued", callflow.DecideTextback(callflow.TextbackCheck{
-		Outcome:  callflow.OutcomeMissed,
-		Textable: callflow.Textable(call.From),
-		Enabled:  org.TextbackEnabled,
+	return callflow.Standing{
 		OptedOut: st.OptedOut,
 		Entitled: !rules.EnforceBilling || billing.Entitled(st.Billing, rules.GracePastDue),
-	})
-	if reason != callflow.SendTextback {
-		status = "suppressed"
-	}
-	template := org.TextbackTemplate
-	if template == "" {
-		template = rules.Template
-	}
-	// A call missed while the business is closed gets the after-hours text-back; decided
-	// on the call's start, so that replaying the call decides the same. Hours are checked
-	// when set, so a spec that no longer parses counts as always open.
-	hours, _ := callflow.ParseHours(org.Hours)
-	template = callflow.ChooseTemplate(hours.OpenAt(call.StartedAt.Time, org.Timezone), template, org.AfterHoursTemplate)
-	body := callflow.RenderTextback(template, org.Name)
+	}, nil
+}
+
+// insertTextback stores the text-back of a missed call, once per call: the text-back's
+// unique call_sid decides. It reports whether this transaction created it.
+func (tx *Tx) insertTextback(ctx context.Context, call Call, orgID int64, tb callflow.Textback, now time.Time) (bool, error) {
 	res, err := tx.exec(ctx, `INSERT INTO messages (org_id, lead_id, direction, call_sid,
 		from_number, to_number, body, status, reason, created_at, updated_at)
 		VALUES (?, ?, 'outbound', ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (call_sid) DO NOTHING`,
-		org.ID, call.LeadID, call.CallSID, call.To, call.From, body, status, string(reason), T(now), T(now))
+		orgID, call.LeadID, call.CallSID, call.To, tb.To, tb.Body, tb.Status, string(tb.Reason), T(now), T(now))
 	if err != nil {
-		return fmt.Errorf("insert text-back: %w", classify(err))
+		return false, fmt.Errorf("insert text-back: %w", classify(err))
 	}
-	if n, _ := res.RowsAffected(); n == 1 && status == "queued" {
-		if err := jobs.EnqueueTextback(ctx, tx, call.CallSID); err != nil {
-			return fmt.Errorf("enqueue text-back: %w", err)
-		}
-		call.TextbackQueued = true
-	}
-	return nil
+	n, _ := res.RowsAffected()
+	return n == 1, nil
 }
 
 func (tx *Tx) upsertLead(ctx context.Context, orgID int64, phone string, now time.Time) (int64, error) {

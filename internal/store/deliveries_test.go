@@ -14,11 +14,6 @@ import (
 
 var base = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
 
-type nopJobs struct{}
-
-func (nopJobs) EnqueueTextback(context.Context, *store.Tx, string) error          { return nil }
-func (nopJobs) EnqueueSettle(context.Context, *store.Tx, string, time.Time) error { return nil }
-
 func mkOrg(t *testing.T, st *store.Store, slug string, numbers ...string) store.Org {
 	t.Helper()
 	org, err := st.CreateOrg(context.Background(), store.NewOrg{Slug: slug, Name: slug + " HVAC",
@@ -195,7 +190,7 @@ func TestStoryQueries(t *testing.T) {
 		ctx := context.Background()
 		org := mkOrg(t, st, "acme", "+15125550100")
 		caller := "+15125550177"
-		rules := store.CallRules{Template: "Sorry we missed you"}
+		rules := callflow.Rules{Template: "Sorry we missed you"}
 		var callLog []int64
 		for i, f := range []callflow.Fact{
 			{Kind: callflow.FactInbound, Sequence: -1},
@@ -207,7 +202,7 @@ func TestStoryQueries(t *testing.T) {
 			err := st.Write(ctx, func(tx *store.Tx) error {
 				f.At = at
 				_, err := tx.ApplyCallFact(ctx, store.CallFact{Org: org, CallSID: "CA1", From: caller,
-					To: "+15125550100", Fact: f, LogID: id}, rules, nopJobs{})
+					To: "+15125550100", Fact: f, LogID: id}, rules)
 				return err
 			})
 			if err != nil {

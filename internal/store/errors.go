@@ -30,6 +30,9 @@ func classify(err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return ErrNotFound
 	}
+	if errors.Is(err, ErrDeadline) || errors.Is(err, ErrUnavailable) {
+		return err
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch {

@@ -168,7 +168,11 @@ func (s *Store) writeJob(ctx context.Context, key string, fn func(*Tx) error) er
 		return ctx.Err()
 	}
 	defer func() { <-jobWrites }()
-	return s.w.runAlone(&unit{ctx: context.WithoutCancel(ctx), fn: fn})
+	u := &unit{ctx: context.WithoutCancel(ctx), lock: lockNumber(key), fn: fn}
+	if d, ok := ctx.Deadline(); ok {
+		u.deadline = d
+	}
+	return s.w.runAlone(u)
 }
 
 // jobError keeps a failure's text storable on both databases and short.

@@ -79,24 +79,32 @@ type InboundSMS struct {
 	Body       string
 	Media      []callflow.Media
 	At         time.Time
-	// Rules and Jobs let a reply notify the org's owner; without Jobs nobody is told.
-	Rules CallRules
-	Jobs  Enqueuer
+	// Rules decide whether the org's owner may be told of a reply (billing).
+	Rules callflow.Rules
+}
+
+// SMSChange is what an inbound SMS did: the keyword it carried, and the owner's
+// notification it queued, whose job the caller enqueues in the same transaction.
+type SMSChange struct {
+	Keyword   callflow.Keyword
+	NotifyKey string
 }
 
 // ApplyInboundSMS stores an inbound message in the lead of (org, From), creating the lead
 // if needed, and applies STOP/START keywords. A STOP also suppresses that org's text-backs
-// still waiting to go to the phone.
-func (tx *Tx) ApplyInboundSMS(ctx context.Context, m InboundSMS) (callflow.Keyword, error) {
+// still waiting to go to the phone. A first reply that is no keyword gets the owner's
+// notification.
+func (tx *Tx) ApplyInboundSMS(ctx context.Context, m InboundSMS) (SMSChange, error) {
+	var c SMSChange
 	leadID, err := tx.upsertLead(ctx, m.Org.ID, m.From, m.At)
 	if err != nil {
-		return "", err
+		return c, err
 	}
 	media := ""
 	if len(m.Media) > 0 {
 		b, err := json.Marshal(m.Media)
 		if err != nil {
-			return "", fmt.Errorf("media: %w", err)
+			return c, fmt.Errorf("media: %w", err)
 		}
 		media = string(b)
 	}
@@ -105,21 +113,22 @@ func (tx *Tx) ApplyInboundSMS(ctx context.Context, m InboundSMS) (callflow.Keywo
 		VALUES (?, ?, 'inbound', ?, ?, ?, ?, ?, 'received', ?, ?) ON CONFLICT (sid) DO NOTHING`,
 		m.Org.ID, leadID, m.MessageSID, m.From, m.To, m.Body, media, T(m.At), T(m.At))
 	if err != nil {
-		return "", fmt.Errorf("insert message: %w", classify(err))
+		return c, fmt.Errorf("insert message: %w", classify(err))
 	}
 	kw := callflow.ClassifyKeyword(m.Body)
-	if n, _ := res.RowsAffected(); n == 1 && kw == callflow.KeywordNone && m.Jobs != nil {
-		if err := tx.notifyReply(ctx, m, m.At); err != nil {
-			return kw, err
+	c.Keyword = kw
+	if n, _ := res.RowsAffected(); n == 1 && kw == callflow.KeywordNone {
+		if c.NotifyKey, err = tx.notifyReply(ctx, m, m.At); err != nil {
+			return c, err
 		}
 	}
 	switch kw {
 	case callflow.KeywordOptOut, callflow.KeywordOptIn:
 		if err := tx.recordOptOut(ctx, m.Org.ID, m.From, kw == callflow.KeywordOptOut, m.Body, m.At); err != nil {
-			return kw, err
+			return c, err
 		}
 	}
-	return kw, nil
+	return c, nil
 }
 
 // recordOptOut records that a phone opted out of (or back into) an org's texts, and the
@@ -200,12 +209,14 @@ type TextbackUpdate struct {
 	OptOut string
 }
 
-// UpdateTextback moves a text-back to a new state, but only from one of the states given:
-// a text-back already sent or suppressed by a STOP is never overwritten. It reports whether
-// the row changed.
-func (s *Store) UpdateTextback(ctx context.Context, callSID string, from []string, u TextbackUpdate, now time.Time) (bool, error) {
+// UpdateTextback moves a text-back (m, as loaded by TextbackState) to a new state, but only
+// from one of the states given: a text-back already sent or suppressed by a STOP is never
+// overwritten. It reports whether the row changed. The write is keyed by the caller, like
+// every other write to the caller's rows.
+func (s *Store) UpdateTextback(ctx context.Context, m Message, from []string, u TextbackUpdate, now time.Time) (bool, error) {
 	var changed bool
-	err := s.writeJob(ctx, "", func(tx *Tx) error {
+	callSID := m.CallSID.String
+	err := s.writeJob(ctx, CallerKey(m.To), func(tx *Tx) error {
 		q := `UPDATE messages SET status = ?, reason = ?, error = ?, error_code = ?, error_message = ?, updated_at = ?`
 		args := []any{u.Status, u.Reason, u.Error, u.ErrorCode, u.ErrorMessage, T(now)}
 		if u.SID != "" {
@@ -331,7 +342,7 @@ func (tx *Tx) foldStatusEvents(ctx context.Context, sid string, now time.Time) e
 // waiting, the cooldown is why.
 func (s *Store) ClaimTextbackSend(ctx context.Context, m Message, cooldown time.Duration, now time.Time) (bool, error) {
 	var claimed bool
-	err := s.writeJob(ctx, m.To, func(tx *Tx) error {
+	err := s.writeJob(ctx, CallerKey(m.To), func(tx *Tx) error {
 		if _, err := tx.upsertLead(ctx, m.OrgID, m.To, now); err != nil {
 			return err
 		}

@@ -11,13 +11,6 @@ import (
 	"github.com/callsnare/callsnare/internal/callflow"
 )
 
-// Notifier puts the owner's notifications on the durable queue inside the caller's
-// transaction. The job queue is one; an Enqueuer that is not (a test's) creates no
-// notifications.
-type Notifier interface {
-	EnqueueNotify(ctx context.Context, tx *Tx, eventKey string) error
-}
-
 // Notification kinds.
 const (
 	NotifyMissedCall = "missed_call"
@@ -61,20 +54,16 @@ type notifyEvent struct {
 	urgent                    bool
 }
 
-// createNotification creates the owner's notification of an event, once per event: only
-// the transaction that inserts it enqueues its job. When the owner is not to be told (no
-// notify number, not entitled, the notify number is the caller's own), it is created
-// suppressed with the reason, and no job.
-func (tx *Tx) createNotification(ctx context.Context, e notifyEvent, rules CallRules, jobs Enqueuer, now time.Time) error {
-	n, ok := jobs.(Notifier)
-	if !ok {
-		return nil
-	}
+// createNotification creates the owner's notification of an event, once per event, and
+// returns its key when this transaction queued it: only that transaction enqueues its job.
+// When the owner is not to be told (no notify number, not entitled, the notify number is
+// the caller's own), it is created suppressed with the reason, and no job.
+func (tx *Tx) createNotification(ctx context.Context, e notifyEvent, rules callflow.Rules, now time.Time) (string, error) {
 	entitled := true
 	if rules.EnforceBilling {
 		var status string
 		if err := tx.get(ctx, &status, `SELECT COALESCE((SELECT status FROM org_billing WHERE org_id = ?), '')`, e.org.ID); err != nil {
-			return fmt.Errorf("notification rules: %w", classify(err))
+			return "", fmt.Errorf("notification rules: %w", classify(err))
 		}
 		entitled = billing.Entitled(status, rules.GracePastDue)
 	}
@@ -88,27 +77,25 @@ func (tx *Tx) createNotification(ctx context.Context, e notifyEvent, rules CallR
 		e.org.ID, e.key, e.kind, e.callSID, e.msgID, e.caller, e.from, e.org.NotifyNumber, e.body, e.urgent,
 		status, reason, T(now), T(now))
 	if err != nil {
-		return fmt.Errorf("insert notification: %w", classify(err))
+		return "", fmt.Errorf("insert notification: %w", classify(err))
 	}
 	if k, _ := res.RowsAffected(); k == 1 && status == "queued" {
-		if err := n.EnqueueNotify(ctx, tx, e.key); err != nil {
-			return fmt.Errorf("enqueue notification: %w", err)
-		}
+		return e.key, nil
 	}
-	return nil
+	return "", nil
 }
 
 // notifyMissedCall tells the owner of a call that just became missed.
-func (tx *Tx) notifyMissedCall(ctx context.Context, call *Call, org Org, rules CallRules, jobs Enqueuer, now time.Time) error {
+func (tx *Tx) notifyMissedCall(ctx context.Context, call *Call, org Org, rules callflow.Rules, now time.Time) (string, error) {
 	return tx.createNotification(ctx, notifyEvent{
 		org: org, key: "call:" + call.CallSID, kind: NotifyMissedCall, callSID: call.CallSID,
 		caller: call.From, from: call.To,
 		body: callflow.MissedCallNotice(callflow.HumanPhone(call.From, call.To), call.TextbackQueued),
-	}, rules, jobs, now)
+	}, rules, now)
 }
 
 // notifyReply tells the owner of a caller's reply, URGENT when it names an urgent keyword.
-func (tx *Tx) notifyReply(ctx context.Context, m InboundSMS, now time.Time) error {
+func (tx *Tx) notifyReply(ctx context.Context, m InboundSMS, now time.Time) (string, error) {
 	urgent := callflow.Urgent(m.Body, callflow.UrgentKeywords(m.Org.UrgentKeywords))
 	body := m.Body
 	if body == "" && len(m.Media) > 0 {
@@ -118,7 +105,7 @@ func (tx *Tx) notifyReply(ctx context.Context, m InboundSMS, now time.Time) erro
 		org: m.Org, key: "reply:" + m.MessageSID, kind: NotifyReply, msgID: m.MessageSID,
 		caller: m.From, from: m.To, urgent: urgent,
 		body: callflow.ReplyNotice(callflow.HumanPhone(m.From, m.To), body, urgent),
-	}, m.Rules, m.Jobs, now)
+	}, m.Rules, now)
 }
 
 // NotificationByKey finds the notification of an event.

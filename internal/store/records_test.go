@@ -15,7 +15,7 @@ import (
 func missedCall(t *testing.T, st *store.Store, org store.Org, sid, caller string, at time.Time, requestID string) {
 	t.Helper()
 	ctx := context.Background()
-	rules := store.CallRules{Template: "Sorry we missed you"}
+	rules := callflow.Rules{Template: "Sorry we missed you"}
 	for i, f := range []callflow.Fact{
 		{Kind: callflow.FactInbound, Sequence: -1},
 		{Kind: callflow.FactDialComplete, DialStatus: "no-answer", Sequence: -1},
@@ -26,7 +26,7 @@ func missedCall(t *testing.T, st *store.Store, org store.Org, sid, caller string
 		err := st.Write(ctx, func(tx *store.Tx) error {
 			f.At = e.ReceivedAt.Time
 			_, err := tx.ApplyCallFact(ctx, store.CallFact{Org: org, CallSID: sid, From: caller,
-				To: org.Numbers[0], Fact: f, LogID: id}, rules, nopJobs{})
+				To: org.Numbers[0], Fact: f, LogID: id}, rules)
 			return err
 		})
 		if err != nil {

@@ -51,6 +51,7 @@ func (c *stmtCache) close() {
 // stmt returns the statement for q within the transaction: the cached one bound to the
 // transaction's connection, or nil to run the text directly.
 func (tx *Tx) stmt(ctx context.Context, q string) *sqlx.Stmt {
+	ctx = tx.ctx(ctx)
 	if tx.stmts == nil {
 		return nil
 	}
@@ -95,6 +96,7 @@ func (tx *Tx) pgArgs(args []any) []any {
 
 // exec runs a write statement written with ? placeholders.
 func (tx *Tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	ctx = tx.ctx(ctx)
 	args = tx.pgArgs(args)
 	if st := tx.stmt(ctx, q); st != nil {
 		return st.ExecContext(ctx, args...)
@@ -104,6 +106,7 @@ func (tx *Tx) exec(ctx context.Context, q string, args ...any) (sql.Result, erro
 
 // get scans one row into dest.
 func (tx *Tx) get(ctx context.Context, dest any, q string, args ...any) error {
+	ctx = tx.ctx(ctx)
 	args = tx.pgArgs(args)
 	if st := tx.stmt(ctx, q); st != nil {
 		return st.GetContext(ctx, dest, args...)
@@ -113,6 +116,7 @@ func (tx *Tx) get(ctx context.Context, dest any, q string, args ...any) error {
 
 // sel scans rows into dest, a pointer to a slice.
 func (tx *Tx) sel(ctx context.Context, dest any, q string, args ...any) error {
+	ctx = tx.ctx(ctx)
 	args = tx.pgArgs(args)
 	if st := tx.stmt(ctx, q); st != nil {
 		return st.SelectContext(ctx, dest, args...)
@@ -122,6 +126,7 @@ func (tx *Tx) sel(ctx context.Context, dest any, q string, args ...any) error {
 
 // row runs a query returning one row, for StructScan or Scan.
 func (tx *Tx) row(ctx context.Context, q string, args ...any) *sqlx.Row {
+	ctx = tx.ctx(ctx)
 	args = tx.pgArgs(args)
 	if st := tx.stmt(ctx, q); st != nil {
 		return st.QueryRowxContext(ctx, args...)

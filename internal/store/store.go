@@ -24,6 +24,10 @@ func init() {
 	sqlx.BindDriver("sqlite", sqlx.QUESTION)
 }
 
+// DefaultWriteDeadline is the default bound on a delivery, from receipt to answer: well
+// under the 15 s after which Twilio gives up.
+const DefaultWriteDeadline = 5 * time.Second
+
 // Driver names the database behind a store.
 type Driver string
 
@@ -42,6 +46,10 @@ type Options struct {
 	Writers int
 	// ReadOnly opens the database for reading only (the log viewer).
 	ReadOnly bool
+	// BusyTimeout bounds how long SQLite waits for a lock another connection holds; it
+	// should not exceed the deadline of a delivery (default 5s). Writes with a deadline
+	// give up at their deadline whatever this says.
+	BusyTimeout time.Duration
 }
 
 // Store is the database handle. Reads go straight to a pool; writes go through Write, which
@@ -78,13 +86,13 @@ func ParseDSN(dsn string) (Driver, string, error) {
 }
 
 // sqliteDSN adds the pragmas every connection needs: WAL so readers never block the writer,
-// a busy timeout, full sync so that an acknowledged webhook survives a power cut, foreign
+// a busy timeout no longer than a delivery's deadline, full sync so that an acknowledged webhook survives a power cut, foreign
 // keys, and BEGIN IMMEDIATE so that a write transaction takes the lock up front and can
 // never deadlock into SQLITE_BUSY halfway through.
-func sqliteDSN(pathAndQuery string, readOnly bool) string {
+func sqliteDSN(pathAndQuery string, readOnly bool, busy time.Duration) string {
 	path, query, _ := strings.Cut(pathAndQuery, "?")
 	v, _ := url.ParseQuery(query)
-	v.Add("_pragma", "busy_timeout(10000)")
+	v.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()))
 	if readOnly {
 		// A reader changes nothing, not even the journal mode (WAL is kept in the file),
 		// and never creates the file.
@@ -108,6 +116,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.BusyTimeout <= 0 {
+		opts.BusyTimeout = DefaultWriteDeadline
+	}
 	s := &Store{driver: driver, log: opts.Logger}
 	switch driver {
 	case SQLite:
@@ -116,8 +127,8 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 				return nil, fmt.Errorf("database %s: %w", path, ErrNoDatabase)
 			}
 		}
-		s.dsn = sqliteDSN(ddsn, false)
-		rdsn := sqliteDSN(ddsn, opts.ReadOnly)
+		s.dsn = sqliteDSN(ddsn, false, opts.BusyTimeout)
+		rdsn := sqliteDSN(ddsn, opts.ReadOnly, opts.BusyTimeout)
 		if s.db, err = sqlx.Open("sqlite", rdsn); err != nil {
 			return nil, fmt.Errorf("open sqlite: %w", err)
 		}

@@ -42,27 +42,25 @@ func open(t *testing.T, dsn string) *store.Store {
 
 var now = time.Date(2026, 11, 26, 18, 0, 0, 0, time.UTC)
 
-// enqueuer records what the store asked to enqueue.
+// enqueuer records the jobs the store's call changes asked for.
 type enqueuer struct {
 	mu       sync.Mutex
 	textback []string
 	settle   map[string]time.Time
 }
 
-func (e *enqueuer) EnqueueTextback(_ context.Context, _ *store.Tx, sid string) error {
+func (e *enqueuer) jobs(_ context.Context, _ *store.Tx, c store.CallChange) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.textback = append(e.textback, sid)
-	return nil
-}
-
-func (e *enqueuer) EnqueueSettle(_ context.Context, _ *store.Tx, sid string, at time.Time) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.settle == nil {
-		e.settle = map[string]time.Time{}
+	if c.TextbackJob {
+		e.textback = append(e.textback, c.Call.CallSID)
 	}
-	e.settle[sid] = at
+	if !c.SettleAt.IsZero() {
+		if e.settle == nil {
+			e.settle = map[string]time.Time{}
+		}
+		e.settle[c.Call.CallSID] = c.SettleAt
+	}
 	return nil
 }
 
@@ -243,10 +241,13 @@ func TestCallFactsInAnyOrder(t *testing.T) {
 			for i, f := range order {
 				f.At = now.Add(time.Duration(i) * time.Second)
 				err := st.Write(ctx, func(tx *store.Tx) error {
-					var err error
-					last, err = tx.ApplyCallFact(ctx, store.CallFact{Org: org, CallSID: sid, From: "+15125550123", To: "+15125550100", Fact: f},
-						store.CallRules{Settle: 30 * time.Second}, q)
-					return err
+					c, err := tx.ApplyCallFact(ctx, store.CallFact{Org: org, CallSID: sid, From: "+15125550123", To: "+15125550100", Fact: f},
+						callflow.Rules{Settle: 30 * time.Second})
+					if err != nil {
+						return err
+					}
+					last = c.Call
+					return q.jobs(ctx, tx, c)
 				})
 				if err != nil {
 					t.Fatal(err)
@@ -272,11 +273,14 @@ func TestSettleSchedulesAndDecides(t *testing.T) {
 		org := acme(t, st)
 		q := &enqueuer{}
 		sid := "CA" + fmt.Sprintf("%032d", 99)
-		rules := store.CallRules{Settle: 30 * time.Second}
+		rules := callflow.Rules{Settle: 30 * time.Second}
 		for _, f := range []callflow.Fact{{Kind: callflow.FactInbound, Sequence: -1, At: now}, {Kind: callflow.FactStatus, CallStatus: "completed", Sequence: 3, At: now.Add(10 * time.Second)}} {
 			if err := st.Write(ctx, func(tx *store.Tx) error {
-				_, err := tx.ApplyCallFact(ctx, store.CallFact{Org: org, CallSID: sid, From: "+15125550123", To: "+15125550100", Fact: f}, rules, q)
-				return err
+				c, err := tx.ApplyCallFact(ctx, store.CallFact{Org: org, CallSID: sid, From: "+15125550123", To: "+15125550100", Fact: f}, rules)
+				if err != nil {
+					return err
+				}
+				return q.jobs(ctx, tx, c)
 			}); err != nil {
 				t.Fatal(err)
 			}
@@ -284,12 +288,12 @@ func TestSettleSchedulesAndDecides(t *testing.T) {
 		if at := q.settle[sid]; !at.Equal(now.Add(40 * time.Second)) {
 			t.Errorf("settle scheduled at %v, want 40s after the call started", at)
 		}
-		call, err := st.Settle(ctx, sid, rules, q, now.Add(41*time.Second))
+		call, err := st.Settle(ctx, sid, rules, now.Add(41*time.Second), q.jobs)
 		if err != nil || call.Outcome != "missed" || call.Reason != "hung_up" || len(q.textback) != 1 {
 			t.Errorf("after settle: %+v, %v, %d text-backs", call, err, len(q.textback))
 		}
 		// Settling again changes nothing and enqueues nothing more.
-		if _, err := st.Settle(ctx, sid, rules, q, now.Add(90*time.Second)); err != nil || len(q.textback) != 1 {
+		if _, err := st.Settle(ctx, sid, rules, now.Add(90*time.Second), q.jobs); err != nil || len(q.textback) != 1 {
 			t.Errorf("second settle: %v, %d text-backs", err, len(q.textback))
 		}
 	})

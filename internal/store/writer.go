@@ -1,13 +1,16 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jmoiron/sqlx"
@@ -15,8 +18,14 @@ import (
 	"github.com/callsnare/callsnare/internal/failpoint"
 )
 
-// ErrClosed is returned by Write once the store is closing.
-var ErrClosed = errors.New("store closed")
+var (
+	// ErrClosed is returned by Write once the store is closing.
+	ErrClosed = errors.New("store closed")
+	// ErrDeadline is returned for a write that could not commit before its context's
+	// deadline: it was not started, or its transaction was rolled back. Nothing of it is
+	// stored.
+	ErrDeadline = errors.New("write deadline passed before commit")
+)
 
 // Tx is a write transaction shared by the units of one batch. A unit must keep all its
 // effects inside the transaction: it may run again, alone, if its batch fails.
@@ -24,6 +33,9 @@ type Tx struct {
 	*sqlx.Tx
 	driver Driver
 	stmts  *stmtCache // nil: run statement text directly
+	// bound is the batch's context: its deadline is the earliest of its units', and every
+	// statement runs under it, whatever context the unit passes.
+	bound  context.Context
 	stash  map[any]any
 	before []func(ctx context.Context, tx *Tx) error
 }
@@ -53,10 +65,40 @@ func (tx *Tx) BeforeCommit(fn func(ctx context.Context, tx *Tx) error) {
 // Driver tells which SQL dialect the transaction speaks.
 func (tx *Tx) Driver() Driver { return tx.driver }
 
+// ctx is the context a statement of the transaction runs under.
+func (tx *Tx) ctx(ctx context.Context) context.Context {
+	if tx.bound != nil {
+		return tx.bound
+	}
+	return ctx
+}
+
+// Subject keys name whose rows a write touches. Every write that touches a caller's calls,
+// lead, messages or opt-out is keyed by the caller; every Stripe event by its customer.
+func CallerKey(phone string) string { return "caller:" + phone }
+
+// CustomerKey is the subject key of a Stripe customer's billing.
+func CustomerKey(customerID string) string { return "customer:" + customerID }
+
+// Unit states: a queued unit is taken by the writer (running) or given up by its
+// submitter when its deadline passes first (abandoned), never both.
+const (
+	unitQueued int32 = iota
+	unitRunning
+	unitAbandoned
+)
+
 type unit struct {
-	ctx  context.Context
-	fn   func(*Tx) error
-	done chan error
+	ctx      context.Context // the submitter's, without its cancellation
+	deadline time.Time       // zero: none
+	lock     int32           // the subject's lock number; 0 for no subject
+	fn       func(*Tx) error
+	done     chan error
+	state    atomic.Int32
+}
+
+func (u *unit) expired(now time.Time) bool {
+	return !u.deadline.IsZero() && !now.Before(u.deadline)
 }
 
 // writer is the group commit: every webhook needs a durable transaction before it is
@@ -64,6 +106,16 @@ type unit struct {
 // second possible. Units queue on a channel; each writer goroutine takes what is waiting,
 // runs it all in one transaction and commits once. If the batch fails, each of its units is
 // run again in a transaction of its own, so that one bad unit cannot fail its neighbours.
+//
+// Every unit carries the deadline of its context. A unit whose deadline passed is not
+// started; a batch runs under the earliest deadline of its units, and their retries alone
+// under their own, so that the answer to a delivery is never later than its deadline.
+//
+// On PostgreSQL, several writers (and several replicas) run batches at once. A batch first
+// takes a transaction-scoped advisory lock per subject it touches, all in one statement, in
+// ascending order. Every write to a subject's rows holds that subject's lock, and locks are
+// only ever taken in that one order, at the start, so two transactions never wait on each
+// other in a cycle: no deadlock, within a process or across replicas.
 type writer struct {
 	db       *sqlx.DB
 	driver   Driver
@@ -72,6 +124,10 @@ type writer struct {
 	next     atomic.Uint64
 	maxBatch int
 	log      *slog.Logger
+
+	deadlocks     atomic.Uint64
+	serialization atomic.Uint64
+	expired       atomic.Uint64
 
 	mu     sync.RWMutex
 	closed bool
@@ -116,50 +172,87 @@ func (w *writer) close() {
 
 // Write runs fn in a durable transaction, possibly together with other callers' units, and
 // returns once it is committed (nil) or has failed. Once queued, the unit runs even if ctx
-// ends meanwhile: evidence of a delivery is not dropped because its client went away.
+// is canceled meanwhile: evidence of a delivery is not dropped because its client went
+// away. ctx's deadline is kept: past it, the unit is not started, or its transaction is
+// rolled back, and Write returns ErrDeadline.
+//
+// Write is for units that touch no call, lead, message, opt-out or billing row (evidence
+// alone, orgs); those go through WriteFor.
 func (s *Store) Write(ctx context.Context, fn func(*Tx) error) error {
 	return s.WriteFor(ctx, "", fn)
 }
 
-// WriteFor is Write for a unit that touches the rows of one subject (a caller's calls and
-// lead, a Stripe customer's billing). Units with the same key go to the same writer, so
-// two batches running at once never hold locks on the same rows in opposite orders: the
-// deadlocks PostgreSQL would otherwise break only after a second. An empty key spreads
-// units round-robin.
-func (s *Store) WriteFor(ctx context.Context, key string, fn func(*Tx) error) error {
+// WriteFor is Write for a unit that touches the rows of one subject (CallerKey,
+// CustomerKey). Units of one subject go to the same writer, and every transaction holds
+// the locks of its subjects, taken in one global order, before it touches their rows.
+func (s *Store) WriteFor(ctx context.Context, subject string, fn func(*Tx) error) error {
 	if s.w == nil {
 		return fmt.Errorf("write: %w", ErrClosed)
 	}
-	return s.w.submit(ctx, key, fn)
+	return s.w.submit(ctx, subject, fn)
 }
 
-func (w *writer) shard(key string) chan *unit {
+// lockNumber maps a subject to its advisory lock. Two subjects may share a number: they
+// are then serialised, which costs a little waiting and never a deadlock.
+func lockNumber(subject string) int32 {
+	if subject == "" {
+		return 0
+	}
+	h := fnv.New32a()
+	h.Write([]byte(subject))
+	n := int32(h.Sum32())
+	if n == 0 {
+		n = 1
+	}
+	return n
+}
+
+func (w *writer) shard(lock int32) chan *unit {
 	if len(w.shards) == 1 {
 		return w.shards[0]
 	}
-	if key == "" {
+	if lock == 0 {
 		return w.shards[w.next.Add(1)%uint64(len(w.shards))]
 	}
-	h := fnv.New64a()
-	h.Write([]byte(key))
-	return w.shards[h.Sum64()%uint64(len(w.shards))]
+	return w.shards[uint32(lock)%uint32(len(w.shards))]
 }
 
-func (w *writer) submit(ctx context.Context, key string, fn func(*Tx) error) error {
-	u := &unit{ctx: context.WithoutCancel(ctx), fn: fn, done: make(chan error, 1)}
+func (w *writer) submit(ctx context.Context, subject string, fn func(*Tx) error) error {
+	u := &unit{ctx: context.WithoutCancel(ctx), lock: lockNumber(subject), fn: fn, done: make(chan error, 1)}
+	var timeout <-chan time.Time
+	if d, ok := ctx.Deadline(); ok {
+		u.deadline = d
+		t := time.NewTimer(time.Until(d))
+		defer t.Stop()
+		timeout = t.C
+	}
 	w.mu.RLock()
 	if w.closed {
 		w.mu.RUnlock()
 		return ErrClosed
 	}
 	select {
-	case w.shard(key) <- u:
+	case w.shard(u.lock) <- u:
+	case <-timeout:
+		w.mu.RUnlock()
+		w.expired.Add(1)
+		return ErrDeadline
 	case <-ctx.Done():
 		w.mu.RUnlock()
 		return ctx.Err()
 	}
 	w.mu.RUnlock()
-	return <-u.done
+	select {
+	case err := <-u.done:
+		return err
+	case <-timeout:
+		if u.state.CompareAndSwap(unitQueued, unitAbandoned) {
+			w.expired.Add(1)
+			return ErrDeadline
+		}
+		// Already running: its transaction ends by this same deadline.
+		return <-u.done
+	}
 }
 
 func (w *writer) loop(reqs chan *unit) {
@@ -183,50 +276,133 @@ func (w *writer) loop(reqs chan *unit) {
 	}
 }
 
-func (w *writer) run(batch []*unit) {
-	if len(batch) > 1 {
-		err := w.inTx(batch[0].ctx, func(tx *Tx) error {
-			for _, u := range batch {
-				failpoint.Hit(failpoint.StoreMidBatch)
-				if err := u.fn(tx); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err == nil {
-			for _, u := range batch {
-				u.done <- nil
-			}
-			return
-		}
-		w.log.Debug("batch_failed", "units", len(batch), "err", err)
-	}
+// take keeps the units of a batch that may still start, and answers the others.
+func (w *writer) take(batch []*unit) []*unit {
+	now := time.Now()
+	live := batch[:0]
 	for _, u := range batch {
+		if !u.state.CompareAndSwap(unitQueued, unitRunning) {
+			continue // its submitter gave up on it
+		}
+		if u.expired(now) {
+			w.expired.Add(1)
+			u.done <- ErrDeadline
+			continue
+		}
+		live = append(live, u)
+	}
+	return live
+}
+
+func (w *writer) run(batch []*unit) {
+	batch = w.take(batch)
+	switch len(batch) {
+	case 0:
+		return
+	case 1:
+		batch[0].done <- w.runAlone(batch[0])
+		return
+	}
+	// Sorted by subject lock, the batch's units touch subjects in the order their locks
+	// were taken; deadlines decide the batch's own.
+	slices.SortStableFunc(batch, func(a, b *unit) int { return cmp.Compare(a.lock, b.lock) })
+	var deadline time.Time
+	locks := make([]int32, 0, len(batch))
+	for _, u := range batch {
+		if !u.deadline.IsZero() && (deadline.IsZero() || u.deadline.Before(deadline)) {
+			deadline = u.deadline
+		}
+		locks = append(locks, u.lock)
+	}
+	err := w.inTx(batch[0].ctx, deadline, locks, func(tx *Tx) error {
+		for _, u := range batch {
+			failpoint.Hit(failpoint.StoreMidBatch)
+			if err := u.fn(tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		for _, u := range batch {
+			u.done <- nil
+		}
+		return
+	}
+	w.noteConflict(err, len(batch))
+	w.log.Debug("batch_failed", "units", len(batch), "err", err)
+	for _, u := range batch {
+		if u.expired(time.Now()) {
+			w.expired.Add(1)
+			u.done <- ErrDeadline
+			continue
+		}
 		u.done <- w.runAlone(u)
 	}
 }
 
 // runAlone runs one unit in its own transaction, retrying the conflicts PostgreSQL resolves
-// by aborting one side (deadlock, serialization failure).
+// by aborting one side (deadlock, serialization failure) while its deadline allows.
 func (w *writer) runAlone(u *unit) error {
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
-		err = w.inTx(u.ctx, u.fn)
-		var pgErr *pgconn.PgError
-		if err == nil || !errors.As(err, &pgErr) || (pgErr.Code != "40001" && pgErr.Code != "40P01") {
+		if attempt > 0 && u.expired(time.Now()) {
+			w.expired.Add(1)
+			return ErrDeadline
+		}
+		err = w.inTx(u.ctx, u.deadline, []int32{u.lock}, u.fn)
+		if !w.noteConflict(err, 1) {
 			break
 		}
 	}
 	return classify(err)
 }
 
-func (w *writer) inTx(ctx context.Context, fn func(*Tx) error) error {
+// noteConflict counts and logs a transaction PostgreSQL aborted to break a deadlock or a
+// serialization conflict, and reports whether err is one.
+func (w *writer) noteConflict(err error, units int) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	switch pgErr.Code {
+	case "40P01":
+		w.deadlocks.Add(1)
+	case "40001":
+		w.serialization.Add(1)
+	default:
+		return false
+	}
+	w.log.Warn("write_conflict", "code", pgErr.Code, "units", units, "err", pgErr.Message)
+	return true
+}
+
+func (w *writer) inTx(ctx context.Context, deadline time.Time, locks []int32, fn func(*Tx) error) error {
+	ctx = context.WithoutCancel(ctx)
+	if !deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
+	}
+	err := w.tryTx(ctx, locks, fn)
+	if err != nil && ctx.Err() != nil {
+		// The deadline ended the transaction: database/sql rolled it back.
+		w.expired.Add(1)
+		return fmt.Errorf("%w: %v", ErrDeadline, err)
+	}
+	return err
+}
+
+func (w *writer) tryTx(ctx context.Context, locks []int32, fn func(*Tx) error) error {
 	stx, err := w.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", classifyConn(err))
 	}
-	tx := &Tx{Tx: stx, driver: w.driver, stmts: w.stmts}
+	tx := &Tx{Tx: stx, driver: w.driver, stmts: w.stmts, bound: ctx}
+	if err := tx.lockSubjects(ctx, locks); err != nil {
+		_ = stx.Rollback()
+		return err
+	}
 	if err := fn(tx); err != nil {
 		_ = stx.Rollback()
 		return err
@@ -244,6 +420,52 @@ func (w *writer) inTx(ctx context.Context, fn func(*Tx) error) error {
 	return nil
 }
 
+// subjectLockClass is the first key of CallSnare's two-key advisory locks, apart from
+// any one-key lock another component of the database may take.
+const subjectLockClass = 0x43534e52 // "CSNR"
+
+// lockSubjects takes the transaction's subject locks in ascending order, in one
+// statement. SQLite needs none: its one writer is the lock.
+func (tx *Tx) lockSubjects(ctx context.Context, locks []int32) error {
+	if tx.driver != Postgres {
+		return nil
+	}
+	keys := make([]int32, 0, len(locks))
+	for _, l := range locks {
+		if l != 0 {
+			keys = append(keys, l)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	// pg_advisory_xact_lock is volatile, so PostgreSQL evaluates it after the sort: the
+	// locks are taken in key order.
+	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, k) FROM unnest($2::int4[]) AS u(k) ORDER BY k`,
+		subjectLockClass, keys)
+	if err != nil {
+		return fmt.Errorf("lock subjects: %w", classify(err))
+	}
+	return nil
+}
+
+// WriteStats are the writer's counts since the store opened.
+type WriteStats struct {
+	Deadlocks     uint64 // transactions PostgreSQL aborted to break a deadlock
+	Serialization uint64 // transactions aborted for a serialization conflict
+	Expired       uint64 // units answered ErrDeadline
+}
+
+// WriteStats returns the writer's counts, for the metrics.
+func (s *Store) WriteStats() WriteStats {
+	if s.w == nil {
+		return WriteStats{}
+	}
+	return WriteStats{Deadlocks: s.w.deadlocks.Load(), Serialization: s.w.serialization.Load(), Expired: s.w.expired.Load()}
+}
+
 // classifyConn marks failures to begin or commit as unavailability unless they say more.
 func classifyConn(err error) error {
 	c := classify(err)
@@ -251,4 +473,26 @@ func classifyConn(err error) error {
 		return c
 	}
 	return fmt.Errorf("%w: %v", ErrUnavailable, err)
+}
+
+// Ready reports whether the database takes writes now: an empty transaction through the
+// writer, bounded by ctx and at most two seconds. On PostgreSQL it also takes a
+// transaction id, which a read-only or recovering server refuses.
+func (s *Store) Ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	err := s.Write(ctx, func(tx *Tx) error {
+		if tx.driver != Postgres {
+			return nil
+		}
+		var id int64
+		if err := tx.get(ctx, &id, `SELECT txid_current()`); err != nil {
+			return fmt.Errorf("take a transaction id: %w", classify(err))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("database not taking writes: %w", err)
+	}
+	return nil
 }
