@@ -149,8 +149,10 @@ func (r *rig) settled() {
 	r.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		open := r.count("messages", "direction = 'outbound' AND status IN ('queued', 'sending')") +
-			r.count("calls", "outcome = 'forwarded' AND call_status = 'completed' AND dial_status = ''")
+		// Calls first: a settle turns a call missed and queues its text-back in one
+		// transaction, so once no call waits to settle, every text-back it queued shows.
+		open := r.count("calls", "outcome = 'forwarded' AND call_status = 'completed' AND dial_status = ''")
+		open += r.count("messages", "direction = 'outbound' AND status IN ('queued', 'sending')")
 		if open == 0 {
 			return
 		}
