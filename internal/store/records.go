@@ -20,7 +20,7 @@ type OrgRecords struct {
 	Messages []RecordedMessage
 	// Notifications are the owner's, about the org's missed calls and replies.
 	Notifications []Notification
-	OptOuts  []RecordedOptOut
+	OptOuts       []RecordedOptOut
 	// Billing is nil when Stripe never told us about the org.
 	Billing  *RecordedBilling
 	Invoices []Invoice

@@ -1,0 +1,60 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/callsnare/callsnare/internal/callflow"
+	"github.com/callsnare/callsnare/internal/store"
+)
+
+// A status callback can reach us before the send that made the message has recorded its
+// SID (Twilio calls back as soon as it accepts): it is kept, and folded in when the SID is.
+func TestStatusCallbackBeforeTheSIDIsRecorded(t *testing.T) {
+	forEachDB(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		org := acme(t, st)
+		const call, sid = "CA00000000000000000000000000000001", "SM00000000000000000000000000000001"
+		var change store.CallChange
+		err := st.Write(ctx, func(tx *store.Tx) (err error) {
+			change, err = tx.ApplyCallFact(ctx, store.CallFact{Org: org, CallSID: call, From: "+15125550123", To: "+15125550100",
+				Fact: callflow.Fact{Kind: callflow.FactDialComplete, DialStatus: "no-answer", Sequence: -1, At: now}}, callflow.Rules{})
+			return err
+		})
+		if err != nil || !change.TextbackJob {
+			t.Fatalf("missed call: %v, text-back job %v", err, change.TextbackJob)
+		}
+		for _, s := range []store.MessageStatus{
+			{SID: sid, Status: "undelivered", ErrorCode: "30003", ErrorMessage: "Unreachable destination handset", At: now},
+			{SID: sid, Status: "sent", At: now},
+		} {
+			var matched bool
+			err := st.Write(ctx, func(tx *store.Tx) (err error) {
+				_, matched, err = tx.ApplyMessageStatus(ctx, s)
+				return err
+			})
+			if err != nil || matched {
+				t.Fatalf("status before the SID: matched %v, %v", matched, err)
+			}
+		}
+		if _, err := st.ClaimTextbackSend(ctx, mustTextback(t, st, call), 0, now); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := st.UpdateTextback(ctx, mustTextback(t, st, call), []string{store.TextbackSending}, store.TextbackUpdate{Status: store.TextbackSent, SID: sid}, now); err != nil || !ok {
+			t.Fatalf("record the send: %v, %v", ok, err)
+		}
+		m := mustTextback(t, st, call)
+		if m.Status != "undelivered" || m.ErrorText() != "30003: Unreachable destination handset" {
+			t.Errorf("after the SID is recorded: %s (%q)", m.Status, m.ErrorText())
+		}
+	})
+}
+
+func mustTextback(t *testing.T, st *store.Store, call string) store.Message {
+	t.Helper()
+	s, err := st.TextbackState(context.Background(), call, 0, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Message
+}
