@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
@@ -94,13 +95,15 @@ func (e *env) check(calls []call, p *serveProc, since time.Time, x expect) {
 		Headers string `db:"headers"`
 		HTTP    int    `db:"http_status"`
 		Status  string `db:"status"`
+		Latency int64  `db:"latency_us"`
 	}
-	if err := db.Select(&rows, `SELECT headers, http_status, status FROM webhook_log WHERE provider = 'twilio'`); err != nil {
+	if err := db.Select(&rows, `SELECT headers, http_status, status, latency_us FROM webhook_log WHERE provider = 'twilio'`); err != nil {
 		t.Fatalf("read webhook log: %v", err)
 	}
 	type logRow struct {
-		http   int
-		status string
+		http    int
+		status  string
+		latency time.Duration // as the server measured it
 	}
 	byReq := map[string][]logRow{}
 	for _, r := range rows {
@@ -109,7 +112,7 @@ func (e *env) check(calls []call, p *serveProc, since time.Time, x expect) {
 			t.Fatalf("headers %q: %v", r.Headers, err)
 		}
 		if id := h["X-Request-Id"]; id != "" {
-			byReq[id] = append(byReq[id], logRow{r.HTTP, r.Status})
+			byReq[id] = append(byReq[id], logRow{r.HTTP, r.Status, time.Duration(r.Latency) * time.Microsecond})
 		}
 	}
 	committed := func(id string) bool {
@@ -139,6 +142,9 @@ func (e *env) check(calls []call, p *serveProc, since time.Time, x expect) {
 			}
 		case a.status == http.StatusServiceUnavailable:
 			n503++
+			if n, err := strconv.Atoi(a.retryAfter); err != nil || n < 1 {
+				flag("%s %s answered 503 with Retry-After %q, want whole seconds", a.route, a.reqID, a.retryAfter)
+			}
 			if committed(a.reqID) {
 				flag("%s %s answered 503 but its delivery was applied", a.route, a.reqID)
 			}
@@ -157,7 +163,7 @@ func (e *env) check(calls []call, p *serveProc, since time.Time, x expect) {
 			flag("%s %s: answered %d", a.route, a.reqID, a.status)
 		}
 		if a.status != 0 && a.elapsed > deadline+answerSlack {
-			flag("%s %s: answered %d after %s, over the %s deadline", a.route, a.reqID, a.status, a.elapsed.Round(time.Millisecond), deadline)
+			flag("%s %s: answered %d after %s, over the %s deadline (evidence %+v)", a.route, a.reqID, a.status, a.elapsed.Round(time.Millisecond), deadline, byReq[a.reqID])
 		}
 	}
 	t.Logf("answers: %d 2xx, %d 503, %d without an answer", ok2xx, n503, noAnswer)
