@@ -59,6 +59,11 @@ func TestTwoReplicasOnePostgres(t *testing.T) {
 	if n := a.count("messages", "direction = 'outbound'"); n != calls {
 		t.Errorf("%d text-backs, want %d", n, calls)
 	}
+	for name, h := range map[string]*harness{"a": a, "b": b} {
+		if st := h.svc.Store.WriteStats(); st.Deadlocks != 0 || st.Serialization != 0 {
+			t.Errorf("replica %s: %d deadlocks, %d serialization failures; want none", name, st.Deadlocks, st.Serialization)
+		}
+	}
 	if n := a.fake.Count(); n != calls {
 		t.Errorf("fake Twilio got %d messages, want %d", n, calls)
 	}
