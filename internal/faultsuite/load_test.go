@@ -201,23 +201,6 @@ func (c *twilioClient) start(calls []call, workers int) *load {
 	return c.play(calls, workers, func(cl call) error { return c.missedCall(cl.replica, cl) })
 }
 
-// startBoth is start with every callback sent to both replicas at once, as when a
-// provider's retry crosses the first delivery and a load balancer spreads them.
-func (c *twilioClient) startBoth(calls []call, workers int) *load {
-	return c.play(calls, workers, func(cl call) error {
-		for _, d := range cl.steps() {
-			errs := make(chan error, 2)
-			for i := range 2 {
-				go func() { errs <- c.deliver(i, d) }()
-			}
-			if err := errors.Join(<-errs, <-errs); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
 func (c *twilioClient) play(calls []call, workers int, play func(call) error) *load {
 	l := &load{}
 	next := make(chan call)

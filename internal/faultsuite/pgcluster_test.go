@@ -1,7 +1,6 @@
 package faultsuite_test
 
 import (
-	"context"
 	"database/sql"
 	"fmt"
 	"net"
@@ -12,7 +11,6 @@ import (
 	"sort"
 	"strconv"
 	"testing"
-	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 )
@@ -21,13 +19,12 @@ import (
 // directory, on a free loopback port), so that a scenario can restart and stop it: the
 // machine's own server is never touched.
 type pgCluster struct {
-	t      testing.TB
-	bin    string // the directory of initdb, pg_ctl
-	dir    string
-	data   string
-	port   int
-	runAs  []string // runuser -u postgres -- when running as root (initdb refuses root)
-	closed bool
+	t     testing.TB
+	bin   string // the directory of initdb, pg_ctl
+	dir   string
+	data  string
+	port  int
+	runAs []string // runuser -u postgres -- when running as root (initdb refuses root)
 }
 
 // startCluster creates and starts a cluster that is stopped and removed with the test. It
@@ -149,23 +146,4 @@ func (c *pgCluster) createDB(name string) string {
 		c.t.Fatalf("create database %s: %v", name, err)
 	}
 	return c.dsn(name)
-}
-
-// deadlocks is how many deadlocks PostgreSQL detected in database name.
-func (c *pgCluster) deadlocks(name string) int64 {
-	c.t.Helper()
-	db, err := sql.Open("pgx", c.dsn("postgres"))
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer db.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	// The statistics collector reports with a small delay: ask for a fresh snapshot.
-	_, _ = db.ExecContext(ctx, "SELECT pg_stat_clear_snapshot()")
-	var n int64
-	if err := db.QueryRowContext(ctx, `SELECT deadlocks FROM pg_stat_database WHERE datname = $1`, name).Scan(&n); err != nil {
-		c.t.Fatalf("read deadlocks: %v", err)
-	}
-	return n
 }

@@ -150,15 +150,6 @@ func (p *serveProc) waitDeath(point string, within time.Duration) {
 	}
 }
 
-func (p *serveProc) alive() bool {
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
-}
-
 // metric reads one unlabelled series from /metrics.
 func (p *serveProc) metric(name string) (float64, error) {
 	resp, err := http.Get(p.url + "/metrics")
@@ -234,11 +225,6 @@ func (l *procLog) tail() string {
 		s = "..." + s[len(s)-4000:]
 	}
 	return s
-}
-
-// count is how many lines of the log contain s.
-func (l *procLog) count(s string) int {
-	return strings.Count(l.text(), s)
 }
 
 // get is the status of GET path, 0 when there is no answer.
