@@ -6,7 +6,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/callsnare/callsnare/internal/jobs"
 	"github.com/callsnare/callsnare/internal/store"
 )
 
@@ -26,9 +25,6 @@ func (a *app) migrateCmd() *cobra.Command {
 				return a.migrationStatus(cmd.Context(), st)
 			}
 			if err := st.Migrate(cmd.Context()); err != nil {
-				return err
-			}
-			if err := jobs.Migrate(cmd.Context(), st); err != nil {
 				return err
 			}
 			fmt.Fprintln(a.stdout, "migrations applied")

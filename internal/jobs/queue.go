@@ -79,10 +79,6 @@ type Queue struct {
 	running sync.WaitGroup
 }
 
-// Migrate creates or updates the queue's tables: they are among the store's migrations;
-// this remains for callers that migrate the queue on its own.
-func Migrate(ctx context.Context, st *store.Store) error { return nil }
-
 // Deps are the collaborators the workers use.
 type Deps struct {
 	Store   *store.Store

@@ -48,6 +48,19 @@ func (s *Store) Migrate(ctx context.Context) error {
 	return nil
 }
 
+// MigrateUpTo applies the pending migrations up to and including version, as a database
+// of an older release would have them.
+func (s *Store) MigrateUpTo(ctx context.Context, version int64) error {
+	p, err := s.migrator()
+	if err != nil {
+		return err
+	}
+	if _, err := p.UpTo(ctx, version); err != nil {
+		return fmt.Errorf("migrate up to %d: %w", version, classify(err))
+	}
+	return nil
+}
+
 // MigrationStatuses lists the migrations the binary carries and which are applied.
 func (s *Store) MigrationStatuses(ctx context.Context) ([]MigrationStatus, error) {
 	p, err := s.migrator()
