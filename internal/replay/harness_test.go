@@ -51,6 +51,9 @@ type rig struct {
 	fake *faketwilio.Server
 	url  string
 	org  store.Org
+	// decided are the instants of the recording by which every earlier text-back had
+	// been decided: a replay that must decide the same splits its windows there.
+	decided []time.Time
 }
 
 func newRig(t testing.TB, dsn string, tweak ...func(*service.Config)) *rig {
@@ -163,6 +166,22 @@ func (r *rig) settled() {
 	}
 }
 
+// idle waits until the queue has nothing to do: no job available, running or retrying.
+func (r *rig) idle() {
+	r.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		idle, err := r.svc.Queue.Idle(context.Background())
+		if err == nil && idle {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("queue not idle in time (err %v)", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func (r *rig) count(table, where string, args ...any) int {
 	r.t.Helper()
 	return r.ts.Count(r.t, table, where, args...)
@@ -193,9 +212,10 @@ func (r *rig) recordRun() {
 	r.sms(callerC, "STOP")
 	r.call(callerC, "busy")
 	// The text-back is decided (suppressed) before the caller opts back in: a replay
-	// reproduces that only when it keeps the gap (--original-timing).
+	// reproduces that only when its target has decided it too before the START.
 	r.settled()
-	time.Sleep(250 * time.Millisecond)
+	r.decided = append(r.decided, time.Now())
+	time.Sleep(250 * time.Millisecond) // a gap --verify's scratch clock keeps
 	r.sms(callerC, "start")
 	r.call("anonymous", "no-answer")
 	r.settled()

@@ -110,7 +110,7 @@ func TestDuplicatedReorderedAndConcurrentCallbacksTextOnce(t *testing.T) {
 		if msg := h.textback(c); msg.Status != "sent" {
 			t.Fatalf("text-back = %s (%s)", msg.Status, msg.Reason)
 		}
-		time.Sleep(200 * time.Millisecond) // room for a wrong second send to show up
+		h.idle() // a wrong second send would be done by now
 		if n := len(h.fake.SentTo(callerPhone)); n != 1 {
 			t.Fatalf("fake Twilio got %d messages, want 1", n)
 		}
@@ -226,7 +226,7 @@ func TestUnknownNumberIsUnmatched(t *testing.T) {
 		if n := h.count("calls", ""); n != 0 {
 			t.Errorf("%d calls", n)
 		}
-		time.Sleep(100 * time.Millisecond)
+		h.idle()
 		if n := h.fake.Count(); n != 0 {
 			t.Errorf("%d messages sent", n)
 		}
@@ -245,7 +245,7 @@ func TestUntextableCallersAreNeverTexted(t *testing.T) {
 				t.Errorf("%s: call %+v", from, row)
 			}
 		}
-		time.Sleep(100 * time.Millisecond)
+		h.idle()
 		if n := h.fake.Requests(); n != 0 {
 			t.Errorf("%d send attempts", n)
 		}
@@ -307,7 +307,7 @@ func TestTextbackSendFaults(t *testing.T) {
 			if msg.Status != tt.wantStatus {
 				t.Fatalf("text-back %s (%s), want %s", msg.Status, msg.Error, tt.wantStatus)
 			}
-			time.Sleep(100 * time.Millisecond)
+			h.idle()
 			if n := len(h.fake.SentTo(callerPhone)); n != tt.wantSent {
 				t.Errorf("fake recorded %d messages, want %d", n, tt.wantSent)
 			}
