@@ -164,14 +164,21 @@ func TestConversation(t *testing.T) {
 			}
 			var got []string
 			for _, it := range c.Items {
-				if it.Delivery != nil {
+				switch {
+				case it.Delivery != nil:
 					got = append(got, "d:"+it.Delivery.Kind)
-				} else {
+				case it.Message != nil:
 					got = append(got, "m:"+it.Message.Direction+":"+it.Message.Status)
+				case it.Notification != nil:
+					got = append(got, "n:"+it.Notification.Kind+":"+it.Notification.Status)
+				default:
+					t.Fatalf("%+v: an item with nothing in it at %v", q, it.At)
 				}
 			}
-			want := []string{"d:voice.inbound", "d:voice.dial_complete", "m:outbound:suppressed",
-				"d:sms.inbound", "m:inbound:received", "d:sms.inbound", "m:inbound:received"}
+			// The org has no notify number: the owner's notifications of the missed call and
+			// of the reply are kept as suppressed; a STOP notifies nobody.
+			want := []string{"d:voice.inbound", "d:voice.dial_complete", "m:outbound:suppressed", "n:missed_call:suppressed",
+				"d:sms.inbound", "m:inbound:received", "n:reply:suppressed", "d:sms.inbound", "m:inbound:received"}
 			if !slices.Equal(got, want) {
 				t.Fatalf("%+v:\n got %v\nwant %v", q, got, want)
 			}
