@@ -42,6 +42,21 @@ test-race: ## run the tests of the concurrent packages with the race detector
 bench: ## run the server benchmarks (5 runs each; compare with benchstat)
 	CALLSNARE_TEST_POSTGRES='$(PG_URL)' $(GO) test -run '^$$' -bench 'Throughput|LatencyAt1000' -benchtime 3s -count 5 ./internal/server/
 
+FUZZTIME  ?= 5s
+# Each fuzz target of untrusted input, as package:target (go test fuzzes one at a time).
+FUZZ_TARGETS := \
+	./internal/twilio:FuzzSignature ./internal/twilio:FuzzCheckParams ./internal/twilio:FuzzParseForm \
+	./internal/callflow:FuzzClassifyKeyword ./internal/callflow:FuzzNormalizePhone \
+	./internal/server:FuzzIsMediaType ./internal/cleantext:FuzzString \
+	./internal/logview:FuzzPayloadPrinters ./internal/stripe:FuzzParseEvent ./internal/stripe:FuzzVerify
+
+.PHONY: fuzz
+fuzz: ## run each fuzz target for FUZZTIME (5s); failures are kept under testdata/fuzz as seeds
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t#*:} ($${t%%:*})"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
+	done
+
 .PHONY: lint
 lint: ## gofmt, go vet and staticcheck (the version go.mod pins)
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt: the files above need formatting"; exit 1; }

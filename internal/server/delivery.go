@@ -117,9 +117,15 @@ func (s *Server) readDelivery(w http.ResponseWriter, r *http.Request, ev *store.
 		return refuse(http.StatusBadRequest, "read body: %v", err)
 	}
 	ev.SetBody(body, false)
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != wantType {
+	if !isMediaType(r.Header.Get("Content-Type"), wantType) {
 		return refuse(http.StatusUnsupportedMediaType, "content type %q: want %s", r.Header.Get("Content-Type"), wantType)
 	}
 	return nil
+}
+
+// isMediaType reports whether a Content-Type header names the media type want (its
+// parameters, such as charset, may be anything well-formed).
+func isMediaType(header, want string) bool {
+	mt, _, err := mime.ParseMediaType(header)
+	return err == nil && mt == want
 }
