@@ -331,14 +331,34 @@ func (w *writer) run(batch []*unit) {
 	}
 	w.noteConflict(err, len(batch))
 	w.log.Debug("batch_failed", "units", len(batch), "err", err)
+	// Nothing of the batch committed: its units are queued again, so that a submitter
+	// whose deadline passes while a neighbour is retried alone gives up on its unit and
+	// answers at once, instead of waiting behind a retry that may hold the writer for as
+	// long as the database stays locked. Units with the nearest deadlines go first.
 	for _, u := range batch {
-		if u.expired(time.Now()) {
-			w.expired.Add(1)
-			u.done <- ErrDeadline
-			continue
-		}
-		u.done <- w.runAlone(u)
+		u.state.Store(unitQueued)
 	}
+	slices.SortStableFunc(batch, func(a, b *unit) int {
+		switch {
+		case a.deadline.IsZero() || b.deadline.IsZero():
+			return cmp.Compare(boolInt(a.deadline.IsZero()), boolInt(b.deadline.IsZero()))
+		default:
+			return a.deadline.Compare(b.deadline)
+		}
+	})
+	for i := range batch {
+		// One at a time: a unit is taken only when its turn comes.
+		if live := w.take(batch[i : i+1]); len(live) == 1 {
+			live[0].done <- w.runAlone(live[0])
+		}
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // runAlone runs one unit in its own transaction, retrying the conflicts PostgreSQL resolves
