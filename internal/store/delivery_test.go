@@ -47,6 +47,10 @@ func TestStatusCallbackBeforeTheSIDIsRecorded(t *testing.T) {
 		if m.Status != "undelivered" || m.ErrorText() != "30003: Unreachable destination handset" {
 			t.Errorf("after the SID is recorded: %s (%q)", m.Status, m.ErrorText())
 		}
+		rows, err := st.Textbacks(ctx, []int64{org.ID}, "")
+		if err != nil || len(rows) != 1 || rows[0].Status != "undelivered" || rows[0].ErrorCode != "30003" || rows[0].SID.String != sid {
+			t.Errorf("text-backs as a run checks them: %+v, %v", rows, err)
+		}
 	})
 }
 

@@ -179,6 +179,7 @@ type TextbackRow struct {
 	To          string         `db:"to_number"`
 	Status      string         `db:"status"`
 	Reason      string         `db:"reason"`
+	ErrorCode   string         `db:"error_code"` // Twilio's, from a refused send or a failed delivery
 	AttemptedAt Time           `db:"attempted_at"`
 	UpdatedAt   Time           `db:"updated_at"`
 	SentAt      Time           `db:"sent_at"`
@@ -189,7 +190,7 @@ func (s *Store) Textbacks(ctx context.Context, orgIDs []int64, status string) ([
 	if len(orgIDs) == 0 {
 		return nil, nil
 	}
-	q := `SELECT call_sid, sid, org_id, from_number, to_number, status, reason, attempted_at, updated_at, sent_at
+	q := `SELECT call_sid, sid, org_id, from_number, to_number, status, reason, error_code, attempted_at, updated_at, sent_at
 		FROM messages WHERE direction = 'outbound' AND org_id IN ` + placeholders(len(orgIDs))
 	args := int64Args(orgIDs)
 	if status != "" {
