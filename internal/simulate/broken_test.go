@@ -24,6 +24,17 @@ func readForm(r *http.Request) (twilio.Params, []byte) {
 	return p, body
 }
 
+// resign puts p back as r's body, signed as Twilio would sign it.
+func resign(r *http.Request, cfg service.Config, p twilio.Params) {
+	form := url.Values{}
+	for k, v := range p {
+		form.Set(k, v)
+	}
+	r.Body = io.NopCloser(strings.NewReader(form.Encode()))
+	r.ContentLength = int64(len(form.Encode()))
+	r.Header.Set(twilio.SignatureHeader, twilio.Sign(cfg.TwilioAuthToken, cfg.PublicURL+r.URL.Path, p))
+}
+
 // TestBrokenServersFail points the simulator at servers that break one invariant each,
 // and expects the verdict to name it with example CallSids.
 func TestBrokenServersFail(t *testing.T) {
@@ -55,6 +66,22 @@ func TestBrokenServersFail(t *testing.T) {
 						if r.URL.Path == server.RouteDialComplete && p["DialCallStatus"] != "completed" && callflow.Textable(p["From"]) {
 							go sender.Send(context.Background(), p["To"], p["From"], "Sorry we missed you (again)")
 						}
+					})
+				}
+			},
+		},
+		{
+			name:  "drops the error code of an undelivered text-back",
+			check: CheckDelivery,
+			tweak: func(o *Options) {
+				o.Embed.Wrap = func(h http.Handler, cfg service.Config) http.Handler {
+					return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+						p, _ := readForm(r)
+						if r.URL.Path == server.RouteSMSStatus && p["ErrorCode"] != "" {
+							delete(p, "ErrorCode")
+							resign(r, cfg, p)
+						}
+						h.ServeHTTP(w, r)
 					})
 				}
 			},

@@ -35,6 +35,8 @@ type sim struct {
 	stopping atomic.Bool
 	kwMu     sync.Mutex
 	kwBusy   map[string]bool
+	lateMu   sync.Mutex
+	late     []lateText
 	started  atomic.Int64
 }
 
@@ -102,6 +104,7 @@ func (r *Simulator) Run(ctx context.Context) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
+	s.playLate(ctx)
 	rep := s.report(t0, elapsed, time.Since(drainStart))
 	checks, err := s.verify(ctx, t.store, t.fake, t0, drained)
 	if err != nil {
@@ -159,17 +162,42 @@ func (s *sim) hardLimit() time.Duration {
 	return 3*s.span() + 2*s.o.Timeout + time.Minute
 }
 
+const (
+	orgTimezone = "America/Chicago"
+	// afterHoursText is the after-hours org's text-back of a call missed while closed.
+	afterHoursText = "Sim Heating & Air is closed right now. We will call you back first thing when we open."
+)
+
+var dayNames = []string{"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"}
+
+// notifyNumber is org i's owner's phone, never one of the callers' numbers.
+func notifyNumber(i int) string { return fmt.Sprintf("+15125550%03d", 300+i) }
+
 // provision creates the run's orgs in the target's database.
 func (s *sim) provision(ctx context.Context, st *store.Store) error {
+	chicago, err := time.LoadLocation(orgTimezone)
+	if err != nil {
+		return fmt.Errorf("provision: %w", err)
+	}
+	// The after-hours org is open only on the day three days from now: closed for the run.
+	closed := dayNames[(int(time.Now().In(chicago).Weekday())+3)%7] + " 00:00-24:00"
 	for i := range s.o.Orgs {
 		slug := fmt.Sprintf("sim-%s-%d", s.o.RunID, i)
+		in := store.NewOrg{
+			Slug: slug, Name: fmt.Sprintf("Sim Heating & Air %d", i), Timezone: orgTimezone, ForwardTo: "+15125550199",
+		}
+		if i%2 == 0 { // every other org has its owner told of missed calls and replies
+			in.NotifyNumber = notifyNumber(i)
+		}
+		afterHours := i == 1
+		if afterHours {
+			in.Hours, in.AfterHoursTemplate = closed, afterHoursText
+		}
 		var org store.Org
 		var err error
 		for attempt := range 5 {
-			org, err = st.CreateOrg(ctx, store.NewOrg{
-				Slug: slug, Name: fmt.Sprintf("Sim Heating & Air %d", i), Timezone: "America/Chicago",
-				Numbers: []string{s.ids.trackedNumber(i, attempt)}, ForwardTo: "+15125550199",
-			}, time.Now())
+			in.Numbers = []string{s.ids.trackedNumber(i, attempt)}
+			org, err = st.CreateOrg(ctx, in, time.Now())
 			if !errors.Is(err, store.ErrDuplicate) {
 				break
 			}
@@ -181,7 +209,7 @@ func (s *sim) provision(ctx context.Context, st *store.Store) error {
 			return fmt.Errorf("provision %s: %w", slug, err)
 		}
 		so := &simOrg{Org: org, number: org.Numbers[0], lifecycle: i < s.o.Orgs-1 || s.o.Orgs == 1,
-			customer: "cus_" + s.ids.hex(14, "cus", i)}
+			customer: "cus_" + s.ids.hex(14, "cus", i), afterHours: afterHours}
 		s.orgs = append(s.orgs, so)
 		s.byNumber[so.number] = so
 	}

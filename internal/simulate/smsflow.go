@@ -18,13 +18,18 @@ var replies = []string{
 // onText is told of each text-back the fake Twilio accepted: the caller may answer it, and
 // some answer STOP (and some of those START later).
 func (s *sim) onText(sid, from, to string) {
-	if s.stopping.Load() {
-		return
-	}
 	org := s.byNumber[from]
-	if org == nil {
+	if org == nil || (org.NotifyNumber != "" && to == org.NotifyNumber) {
+		return // not ours, or a notification to the owner
+	}
+	if s.stopping.Load() {
+		// Sent after the traffic stopped: its status callbacks follow the drain.
+		s.lateMu.Lock()
+		s.late = append(s.late, lateText{org: org, sid: sid, to: to})
+		s.lateMu.Unlock()
 		return
 	}
+	s.playStatus(org, sid, to, s.ids.rngFor("status", sid))
 	rng := s.ids.rngFor("reply", sid)
 	if rng.Float64() >= s.o.ReplyRate {
 		return

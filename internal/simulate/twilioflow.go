@@ -57,7 +57,7 @@ func (s *sim) twilioDelivery(route, signURL string, p twilio.Params, token strin
 	h := make(http.Header, 5)
 	h.Set("Content-Type", "application/x-www-form-urlencoded")
 	h.Set("User-Agent", "TwilioProxy/1.1")
-	h.Set("I-Twilio-Idempotency-Token", s.ids.hex(36, "idem", signURL, p["CallSid"], p["MessageSid"], p["DialCallStatus"], p["CallStatus"]))
+	h.Set("I-Twilio-Idempotency-Token", s.ids.hex(36, "idem", signURL, p["CallSid"], p["MessageSid"], p["DialCallStatus"], p["CallStatus"], p["MessageStatus"]))
 	if token != "" {
 		h.Set(twilio.SignatureHeader, twilio.Sign(token, signURL, p))
 	}

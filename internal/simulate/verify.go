@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/callsnare/callsnare/internal/billing"
+	"github.com/callsnare/callsnare/internal/callflow"
 	"github.com/callsnare/callsnare/internal/faketwilio"
 	"github.com/callsnare/callsnare/internal/store"
 )
@@ -22,6 +23,9 @@ const (
 	CheckBilling    = "billing per org equals its events folded by billing.Apply"
 	CheckRejected   = "rejected deliveries changed nothing"
 	CheckDrained    = "text-backs decided before the drain timeout"
+	CheckDelivery   = "a text-back's delivery status never goes back and keeps its error code"
+	CheckNotify     = "exactly one notification per missed call and per reply, never to the caller"
+	CheckAfterHours = "a call missed after hours gets the after-hours text"
 )
 
 // Check is one invariant or threshold and whether it held.
@@ -87,7 +91,8 @@ type verifier struct {
 	orgByID  map[int64]*simOrg
 	msgs     map[string]dbMessage   // by CallSid
 	sentTo   map[string][]dbMessage // sent rows by org number + phone
-	fake     []faketwilio.Message   // nil without a fake Twilio
+	fake     []faketwilio.Message   // text-backs at the fake Twilio; nil without one
+	notes    []faketwilio.Message   // notifications at the fake Twilio
 	hasFake  bool
 	evidence map[string]string // request id -> status
 }
@@ -102,7 +107,11 @@ func (s *sim) verify(ctx context.Context, st *store.Store, fake *faketwilio.Serv
 	if fake != nil {
 		v.hasFake = true
 		for _, m := range fake.Messages() {
-			if s.byNumber[m.From] != nil {
+			switch org := s.byNumber[m.From]; {
+			case org == nil:
+			case org.NotifyNumber != "" && m.To == org.NotifyNumber:
+				v.notes = append(v.notes, m)
+			default:
 				v.fake = append(v.fake, m)
 			}
 		}
@@ -120,7 +129,15 @@ func (s *sim) verify(ctx context.Context, st *store.Store, fake *faketwilio.Serv
 	}
 	checks := []Check{v.evidenceCheck(), v.callsCheck(ctx)}
 	ok, none := v.textbackChecks()
-	checks = append(checks, ok, none, v.stopCheck())
+	checks = append(checks, ok, none, v.stopCheck(), v.deliveryCheck())
+	n, err := v.notifyCheck(ctx)
+	if err != nil {
+		return nil, err
+	}
+	checks = append(checks, n)
+	if v.hasFake {
+		checks = append(checks, v.afterHoursCheck())
+	}
 	b, err := v.billingCheck(ctx)
 	if err != nil {
 		return nil, err
@@ -140,7 +157,7 @@ func (v *verifier) load(ctx context.Context) error {
 	for _, r := range rows {
 		m := dbMessage(r)
 		v.msgs[m.CallSID.String] = m
-		if m.Status == store.TextbackSent {
+		if wentOut(m.Status) {
 			k := v.orgByID[m.OrgID].number + " " + m.To
 			v.sentTo[k] = append(v.sentTo[k], m)
 		}
@@ -232,7 +249,7 @@ func (v *verifier) textbackChecks() (Check, Check) {
 		callsOf[call.org.number+" "+call.from] = append(callsOf[call.org.number+" "+call.from], call.sid)
 		want := call.expectedOutcome()
 		m, has := v.msgs[call.sid]
-		sent := has && m.Status == store.TextbackSent
+		sent := has && wentOut(m.Status)
 		switch {
 		case want == "answered":
 			if sent {
@@ -495,4 +512,112 @@ func (v *verifier) rejectedCheck(ctx context.Context) (Check, error) {
 		return c.done(), err
 	}
 	return c.done(), nil
+}
+
+// wentOut says a text-back left: Twilio accepted it, and its callbacks may have moved it on.
+func wentOut(status string) bool {
+	switch status {
+	case store.TextbackSent, callflow.StatusDelivered, callflow.StatusUndelivered:
+		return true
+	}
+	return false
+}
+
+// deliveryCheck: a text-back whose final status callback was acknowledged holds that
+// status and its error code, whatever came after it (a late sent, a duplicate).
+func (v *verifier) deliveryCheck() Check {
+	c := newCheck(CheckDelivery, "invariant")
+	bySID := map[string]dbMessage{}
+	for _, m := range v.msgs {
+		if m.SID.Valid {
+			bySID[m.SID.String] = m
+		}
+	}
+	v.s.led.mu.Lock()
+	defer v.s.led.mu.Unlock()
+	for _, r := range v.s.led.statuses {
+		m, ok := bySID[r.sid]
+		if !ok || r.ackAt.IsZero() {
+			continue
+		}
+		if m.Status != r.final || m.ErrorCode != r.code {
+			c.fail("%s: text-back %s is %s (error %q), its callbacks ended %s (error %q)", m.CallSID.String, r.sid, m.Status, m.ErrorCode, r.final, r.code)
+		}
+	}
+	return c.done()
+}
+
+// notifyCheck: each acknowledged missed call and each acknowledged reply (not a keyword)
+// has exactly one notification; the fake Twilio got each sent one once; none went to the
+// caller it is about.
+func (v *verifier) notifyCheck(ctx context.Context) (Check, error) {
+	c := newCheck(CheckNotify, "invariant")
+	byKey := map[string]store.Notification{}
+	for _, org := range v.s.orgs {
+		ns, err := v.st.Notifications(ctx, org.ID)
+		if err != nil {
+			return c.done(), fmt.Errorf("verify notifications: %w", err)
+		}
+		for _, n := range ns {
+			if _, dup := byKey[n.EventKey]; dup {
+				c.fail("%s: two notifications of one event", n.EventKey)
+			}
+			byKey[n.EventKey] = n
+			if n.Status == "sent" && n.To == n.Caller {
+				c.fail("%s%s: notification %s sent to the caller %s", n.CallSID, n.MessageSID, n.SID.String, n.Caller)
+			}
+		}
+	}
+	for _, call := range v.s.led.calls {
+		n, has := byKey["call:"+call.sid]
+		switch want := call.expectedOutcome(); {
+		case !call.inboundOK || want == "":
+		case want == "missed" && !has:
+			c.fail("%s: missed call has no notification", call.sid)
+		case want == "answered" && has:
+			c.fail("%s: answered call notified (%s)", call.sid, n.Status)
+		}
+	}
+	v.s.led.mu.Lock()
+	for _, m := range v.s.led.sms {
+		if m.keyword == "" && !m.ackAt.IsZero() {
+			if _, has := byKey["reply:"+m.sid]; !has {
+				c.fail("%s: reply from %s has no notification", m.sid, m.phone)
+			}
+		}
+	}
+	v.s.led.mu.Unlock()
+	if v.hasFake {
+		seen := map[string]int{}
+		for _, m := range v.notes {
+			seen[m.SID]++
+		}
+		for _, n := range byKey {
+			if n.Status == "sent" && seen[n.SID.String] != 1 {
+				c.fail("%s%s: notification %s recorded sent, the fake Twilio got it %d times", n.CallSID, n.MessageSID, n.SID.String, seen[n.SID.String])
+			}
+			delete(seen, n.SID.String)
+		}
+		for sid, k := range seen {
+			c.fail("notification %s to the owner (%d times) has no sent notification row", sid, k)
+		}
+	}
+	return c.done(), nil
+}
+
+// afterHoursCheck: every text-back of the org closed for the run is its after-hours text,
+// and no other org's is.
+func (v *verifier) afterHoursCheck() Check {
+	c := newCheck(CheckAfterHours, "invariant")
+	callOf := map[string]string{}
+	for _, m := range v.msgs {
+		callOf[m.SID.String] = m.CallSID.String
+	}
+	for _, m := range v.fake {
+		org := v.s.byNumber[m.From]
+		if after := strings.Contains(m.Body, afterHoursText); after != org.afterHours {
+			c.fail("%s: text-back %s of %s (after hours %v) reads %q", callOf[m.SID], m.SID, org.Slug, org.afterHours, m.Body)
+		}
+	}
+	return c.done()
 }

@@ -13,7 +13,10 @@ type simOrg struct {
 	store.Org
 	number    string // its tracked number
 	lifecycle bool   // plays a Stripe lifecycle
-	customer  string
+	// afterHours: the org's hours exclude the whole run, so its missed calls get the
+	// after-hours text.
+	afterHours bool
+	customer   string
 }
 
 // callRec is one simulated call: what was planned and what the target acknowledged.
@@ -54,10 +57,11 @@ type eventRec struct {
 
 // ledger is everything sent that the verdict checks against.
 type ledger struct {
-	mu     sync.Mutex
-	calls  []*callRec
-	sms    []*smsRec
-	events []*eventRec
+	mu       sync.Mutex
+	calls    []*callRec
+	sms      []*smsRec
+	events   []*eventRec
+	statuses []*statusRec
 	// ghosts are the ids only forged or broken deliveries carried: the target must not
 	// know them.
 	ghostCalls  []string
