@@ -22,14 +22,14 @@ func (s *sim) onText(sid, from, to string) {
 	if org == nil || (org.NotifyNumber != "" && to == org.NotifyNumber) {
 		return // not ours, or a notification to the owner
 	}
+	// Its status callbacks follow the drain, so that they do not load the paced traffic the
+	// thresholds judge.
+	s.lateMu.Lock()
+	s.late = append(s.late, lateText{org: org, sid: sid, to: to})
+	s.lateMu.Unlock()
 	if s.stopping.Load() {
-		// Sent after the traffic stopped: its status callbacks follow the drain.
-		s.lateMu.Lock()
-		s.late = append(s.late, lateText{org: org, sid: sid, to: to})
-		s.lateMu.Unlock()
 		return
 	}
-	s.playStatus(org, sid, to, s.ids.rngFor("status", sid))
 	rng := s.ids.rngFor("reply", sid)
 	if rng.Float64() >= s.o.ReplyRate {
 		return

@@ -61,14 +61,14 @@ func (s *sim) playStatus(org *simOrg, sid, to string, rng *rand.Rand) {
 	play(0)
 }
 
-// lateText is a text-back sent after the traffic stopped.
+// lateText is a text-back whose status callbacks are still to play.
 type lateText struct {
 	org     *simOrg
 	sid, to string
 }
 
-// playLate plays the status callbacks of the text-backs sent after the traffic stopped,
-// once they are all sent, and waits for them to be answered.
+// playLate plays the status callbacks of the run's text-backs once the traffic has
+// drained, unpaced, and waits for them to be answered.
 func (s *sim) playLate(ctx context.Context) {
 	s.lateMu.Lock()
 	late := s.late
@@ -80,6 +80,7 @@ func (s *sim) playLate(ctx context.Context) {
 	lctx, cancel := context.WithTimeout(ctx, s.hardLimit())
 	defer cancel()
 	s.ctx = lctx
+	s.e.opts.Rate, s.e.opts.Ramp = 0, nil // unpaced: the traffic is over
 	for _, l := range late {
 		s.playStatus(l.org, l.sid, l.to, s.ids.rngFor("status", l.sid))
 	}
