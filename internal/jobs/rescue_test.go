@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -99,11 +100,13 @@ func (w *world) waitSent(t *testing.T, callSID string) store.Message {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
+		// A text-back a settle job decides does not exist until that job has run.
 		st, err := w.st.TextbackState(context.Background(), callSID, time.Hour, time.Now())
-		if err != nil {
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
 			t.Fatalf("text-back state: %v", err)
-		}
-		if s := st.Message.Status; s != store.TextbackQueued && s != store.TextbackSending {
+		case st.Message.Status != store.TextbackQueued && st.Message.Status != store.TextbackSending:
 			return st.Message
 		}
 		if time.Now().After(deadline) {

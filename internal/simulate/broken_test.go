@@ -93,6 +93,10 @@ func TestBrokenServersFail(t *testing.T) {
 				o.Rules.Cooldown = 0 // every missed call may text, so a text after STOP shows
 				o.ReplyRate, o.StopRate, o.RestartRate = 1, 1, 0
 				o.Callers = 20
+				// Callers answer the text-backs that reach them while the traffic lasts: paced
+				// over seconds rather than a fraction of one, a slow machine (or the race
+				// detector) still delivers texts in time for their STOPs.
+				o.Rate = 100
 				o.Embed.Config = func(c *service.Config) { c.Rules.Cooldown = 0 }
 				o.Embed.Wrap = func(h http.Handler, cfg service.Config) http.Handler {
 					return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
