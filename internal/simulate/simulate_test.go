@@ -17,11 +17,14 @@ func runEmbedded(t *testing.T, tweak func(*Options)) Report {
 		o.Calls = 300
 	}
 	o.Rate = 1500
+	if raceDetector {
+		o.Calls, o.Rate = 300, 150
+	}
 	o.DrainTimeout = 20 * time.Second
 	if tweak != nil {
 		tweak(&o)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	rep, err := (&Simulator{Options: o}).Run(ctx)
 	if err != nil {
