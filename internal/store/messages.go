@@ -219,24 +219,8 @@ func (s *Store) UpdateTextback(ctx context.Context, m Message, from []string, u 
 	err := s.writeJob(ctx, CallerKey(m.To), func(tx *Tx) error {
 		q := `UPDATE messages SET status = ?, reason = ?, error = ?, error_code = ?, error_message = ?, updated_at = ?`
 		args := []any{u.Status, u.Reason, u.Error, u.ErrorCode, u.ErrorMessage, T(now)}
-		if u.SID != "" {
-			q += `, sid = ?`
-			args = append(args, u.SID)
-		}
-		if u.Status == TextbackSent {
-			q += `, sent_at = ?`
-			args = append(args, T(now))
-		}
-		if u.Attempt {
-			q += `, attempts = attempts + 1, attempted_at = ?`
-			args = append(args, T(now))
-		}
-		q += ` WHERE call_sid = ? AND status IN (?` + strings.Repeat(", ?", len(from)-1) + `)`
-		args = append(args, callSID)
-		for _, f := range from {
-			args = append(args, f)
-		}
-		res, err := tx.exec(ctx, (q), args...)
+		q, args = sendUpdate(q, args, u.SID, u.Status == TextbackSent, u.Attempt, now, "call_sid", callSID, from)
+		res, err := tx.exec(ctx, q, args...)
 		if err != nil {
 			return fmt.Errorf("update text-back %s: %w", callSID, classify(err))
 		}
@@ -360,4 +344,28 @@ func (s *Store) ClaimTextbackSend(ctx context.Context, m Message, cooldown time.
 		return nil
 	})
 	return claimed, err
+}
+
+// sendUpdate completes the UPDATE of an outbound send (a text-back or an owner's
+// notification): the SID Twilio gave it, when it went out, one more attempt, and the row
+// named by keyCol = key, changed only from one of the statuses in from.
+func sendUpdate(q string, args []any, sid string, sent, attempt bool, now time.Time, keyCol, key string, from []string) (string, []any) {
+	if sid != "" {
+		q += `, sid = ?`
+		args = append(args, sid)
+	}
+	if sent {
+		q += `, sent_at = ?`
+		args = append(args, T(now))
+	}
+	if attempt {
+		q += `, attempts = attempts + 1, attempted_at = ?`
+		args = append(args, T(now))
+	}
+	q += ` WHERE ` + keyCol + ` = ? AND status IN (?` + strings.Repeat(", ?", len(from)-1) + `)`
+	args = append(args, key)
+	for _, f := range from {
+		args = append(args, f)
+	}
+	return q, args
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/callsnare/callsnare/internal/billing"
@@ -153,23 +152,7 @@ func (s *Store) UpdateNotification(ctx context.Context, key string, from []strin
 	err := s.Write(ctx, func(tx *Tx) error {
 		q := `UPDATE notifications SET status = ?, error = ?, updated_at = ?`
 		args := []any{u.Status, u.Error, T(now)}
-		if u.SID != "" {
-			q += `, sid = ?`
-			args = append(args, u.SID)
-		}
-		if u.Status == TextbackSent {
-			q += `, sent_at = ?`
-			args = append(args, T(now))
-		}
-		if u.Attempt {
-			q += `, attempts = attempts + 1, attempted_at = ?`
-			args = append(args, T(now))
-		}
-		q += ` WHERE event_key = ? AND status IN (?` + strings.Repeat(", ?", len(from)-1) + `)`
-		args = append(args, key)
-		for _, f := range from {
-			args = append(args, f)
-		}
+		q, args = sendUpdate(q, args, u.SID, u.Status == TextbackSent, u.Attempt, now, "event_key", key, from)
 		res, err := tx.exec(ctx, q, args...)
 		if err != nil {
 			return fmt.Errorf("update notification %s: %w", key, classify(err))
