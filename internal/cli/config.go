@@ -16,8 +16,10 @@ import (
 // Config is every setting, resolved with the precedence flag > environment > config file >
 // default. It is built once, here, and commands read only this struct.
 type Config struct {
-	DB        string
-	Addr      string
+	DB   string
+	Addr string
+	// DebugAddr, when set, serves Go's profiles (net/http/pprof) there; keep it on loopback.
+	DebugAddr string
 	PublicURL string
 	LogLevel  string
 	LogFormat string
@@ -50,6 +52,7 @@ type StripeConfig struct {
 var defaults = map[string]any{
 	"db":                       "callsnare.db",
 	"addr":                     ":8080",
+	"debug_addr":               "",
 	"public_url":               "",
 	"log_level":                "info",
 	"log_format":               "text",
@@ -123,6 +126,7 @@ func load(v *viper.Viper, file string) (Config, error) {
 	c := Config{
 		DB:        v.GetString("db"),
 		Addr:      v.GetString("addr"),
+		DebugAddr: v.GetString("debug_addr"),
 		PublicURL: strings.TrimRight(v.GetString("public_url"), "/"),
 		LogLevel:  v.GetString("log_level"),
 		LogFormat: v.GetString("log_format"),

@@ -59,11 +59,12 @@ one missed call against itself so that the whole flow shows in the log. It liste
 	}
 	f := cmd.Flags()
 	f.String("addr", ":8080", "address to listen on (with --demo: "+demoAddr+")")
+	f.String("debug-addr", "", "serve Go's runtime profiles (/debug/pprof/) on this address, e.g. 127.0.0.1:6060")
 	f.String("public-url", "", "scheme and host providers call (https://hooks.example.com); signatures cover it")
 	f.BoolVar(&o.requireSignatures, "require-signatures", false, "refuse to start without Twilio and Stripe secrets")
 	f.BoolVar(&o.demo, "demo", false, "seed demo orgs, use a built-in fake Twilio, and play a sample missed call")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long shutdown waits for in-flight requests and jobs")
-	bindFlags(a.v, f, map[string]string{"addr": "addr", "public-url": "public_url"})
+	bindFlags(a.v, f, map[string]string{"addr": "addr", "debug-addr": "debug_addr", "public-url": "public_url"})
 	return cmd
 }
 
@@ -115,6 +116,15 @@ func (a *app) runServe(ctx context.Context, o serveOptions) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	srv := service.HTTPServer(svc.Handler(), cfg.Deadline)
+	if a.cfg.DebugAddr != "" {
+		stop, err := serveProfiles(a.cfg.DebugAddr, a.log)
+		if err != nil {
+			_ = ln.Close()
+			_ = svc.Close(context.Background())
+			return err
+		}
+		defer stop()
+	}
 	a.log.Info("serving", "addr", ln.Addr().String(), "db_driver", svc.Store.Driver(), "public_url", cfg.PublicURL)
 	if base := cfg.PublicURL; base != "" {
 		// What to paste into the Twilio console and the Stripe dashboard.
