@@ -349,11 +349,14 @@ func (q *Queue) EnqueueSettle(ctx context.Context, tx *store.Tx, callSID string,
 
 // pendingJobs are the jobs the units of one batch enqueued.
 type pendingJobs struct {
+	mu   sync.Mutex // the units of a batch may enqueue side by side
 	seen map[[2]string]bool
 	jobs []store.NewJob
 }
 
 func (p *pendingJobs) add(j store.NewJob) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	k := [2]string{j.Kind, j.Key}
 	if !p.seen[k] {
 		p.seen[k] = true

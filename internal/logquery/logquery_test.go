@@ -74,7 +74,7 @@ func TestOrgSummaries(t *testing.T) {
 		a := mkOrg(t, st, "acme", "+15125550100", "+15125550101")
 		mkOrg(t, st, "bolt", "+15125550200")
 		err := st.Write(ctx, func(tx *store.Tx) error {
-			_, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO org_billing (org_id, status, updated_at) VALUES (?, 'past_due', ?)`), a.ID, store.T(now))
+			_, err := tx.Exec(ctx, `INSERT INTO org_billing (org_id, status, updated_at) VALUES (?, 'past_due', ?)`, a.ID, store.T(now))
 			return err
 		})
 		if err != nil {
@@ -217,8 +217,8 @@ func TestBillingConversation(t *testing.T) {
 		org := mkOrg(t, st, "acme", "+15125550100")
 		bare := mkOrg(t, st, "bolt", "+15125550200")
 		if err := st.Write(ctx, func(tx *store.Tx) error {
-			_, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO org_billing (org_id, customer_id, status, updated_at)
-				VALUES (?, 'cus_1', 'past_due', ?)`), org.ID, store.T(base))
+			_, err := tx.Exec(ctx, `INSERT INTO org_billing (org_id, customer_id, status, updated_at)
+				VALUES (?, 'cus_1', 'past_due', ?)`, org.ID, store.T(base))
 			return err
 		}); err != nil {
 			t.Fatal(err)

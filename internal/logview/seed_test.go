@@ -69,7 +69,7 @@ func seed(t testing.TB) *seeded {
 	exec := func(q string, args ...any) {
 		t.Helper()
 		if err := st.Write(ctx, func(tx *store.Tx) error {
-			_, err := tx.ExecContext(ctx, tx.Rebind(q), args...)
+			_, err := tx.Exec(ctx, q, args...)
 			return err
 		}); err != nil {
 			t.Fatal(err)

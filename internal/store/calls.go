@@ -86,11 +86,11 @@ func (tx *Tx) ApplyCallFact(ctx context.Context, f CallFact, rules callflow.Rule
 	// The upsert takes the call's row lock, so facts of one call are decided one at a time
 	// even across replicas; each then sees all facts committed before it.
 	var call Call
-	err := tx.row(ctx, `INSERT INTO calls (call_sid, org_id, from_number, to_number,
+	err := tx.get(ctx, &call, `INSERT INTO calls (call_sid, org_id, from_number, to_number,
 		started_at, outcome, updated_at, fact_count) VALUES (?, ?, ?, ?, ?, 'forwarded', ?, 1)
 		ON CONFLICT (call_sid) DO UPDATE SET updated_at = excluded.updated_at, fact_count = calls.fact_count + 1,
 		started_at = CASE WHEN excluded.started_at < calls.started_at THEN excluded.started_at ELSE calls.started_at END
-		RETURNING `+callColumns, f.CallSID, f.Org.ID, f.From, f.To, at, at).StructScan(&call)
+		RETURNING `+callColumns, f.CallSID, f.Org.ID, f.From, f.To, at, at)
 	if err != nil {
 		return CallChange{}, fmt.Errorf("upsert call: %w", classify(err))
 	}
@@ -126,7 +126,7 @@ func (s *Store) CallSubject(ctx context.Context, callSID string) (string, error)
 // outcome. The unit it runs in must be keyed by CallSubject.
 func (tx *Tx) SettleCall(ctx context.Context, callSID string, rules callflow.Rules, now time.Time) (CallChange, error) {
 	var call Call
-	if err := tx.row(ctx, `SELECT `+callColumns+` FROM calls WHERE call_sid = ?`, callSID).StructScan(&call); err != nil {
+	if err := tx.get(ctx, &call, `SELECT `+callColumns+` FROM calls WHERE call_sid = ?`, callSID); err != nil {
 		return CallChange{}, fmt.Errorf("settle %s: %w", callSID, classify(err))
 	}
 	var org Org

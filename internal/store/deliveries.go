@@ -328,8 +328,8 @@ func (s *Store) Prune(ctx context.Context, olderThan time.Time) (int64, error) {
 		}
 		var n int64
 		err := s.Write(ctx, func(tx *Tx) error {
-			res, err := tx.ExecContext(ctx, tx.Rebind(`DELETE FROM webhook_log WHERE id IN
-				(SELECT id FROM webhook_log WHERE received_at < ? ORDER BY id LIMIT ?)`), T(olderThan), pruneBatch)
+			res, err := tx.exec(ctx, `DELETE FROM webhook_log WHERE id IN
+				(SELECT id FROM webhook_log WHERE received_at < ? ORDER BY id LIMIT ?)`, T(olderThan), pruneBatch)
 			if err != nil {
 				return classify(err)
 			}

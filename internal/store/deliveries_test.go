@@ -218,7 +218,7 @@ func TestStoryQueries(t *testing.T) {
 		stray := record(t, st, store.Evidence{ReceivedAt: store.T(base.Add(3 * time.Minute)), Status: store.StatusUnmatched,
 			Provider: "stripe", Kind: "invoice.paid", DedupeKey: "stripe:evt_2", Body: []byte(`{}`)})
 		if err := st.Write(ctx, func(tx *store.Tx) error {
-			_, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO org_billing (org_id, status, updated_at) VALUES (?, 'active', ?)`), org.ID, store.T(base))
+			_, err := tx.Exec(ctx, `INSERT INTO org_billing (org_id, status, updated_at) VALUES (?, 'active', ?)`, org.ID, store.T(base))
 			return err
 		}); err != nil {
 			t.Fatal(err)

@@ -145,12 +145,12 @@ func (tx *Tx) InsertEvidence(ctx context.Context, e *Evidence) error {
 	if e.BodyLength == 0 {
 		e.BodyLength = int64(len(e.Body))
 	}
-	err := tx.row(ctx, (insertEvidence),
+	err := tx.get(ctx, &e.ID, insertEvidence,
 		e.ReceivedAt, e.Provider, e.Route, e.OrgID, e.RemoteAddr, e.URL, e.HeadersJSON,
 		e.ContentType, e.Body, e.BodySHA256, e.BodyTruncated, e.Signature, e.DedupeKey, e.DuplicateOf, e.Kind,
 		e.CallSID, e.Caller, e.Status, e.Error, e.HTTPStatus, e.ResponseBody, e.LatencyUS, e.ReplayOf,
 		e.ReplayToken, e.BodyLength, e.Cleaned,
-	).Scan(&e.ID)
+	)
 	if err != nil {
 		return fmt.Errorf("insert evidence: %w", classify(err))
 	}

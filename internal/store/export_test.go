@@ -1,6 +1,17 @@
 package store
 
-import "github.com/jmoiron/sqlx"
+import (
+	"context"
+
+	"github.com/jmoiron/sqlx"
+)
 
 // ReadPool is the read pool, for the store's own tests to look at its tables.
 func (s *Store) ReadPool() *sqlx.DB { return s.db }
+
+// CountClaims counts the dedupe claims whose key starts with prefix, within tx.
+func (tx *Tx) CountClaims(ctx context.Context, prefix string) (int, error) {
+	var n int
+	err := tx.get(ctx, &n, `SELECT COUNT(*) FROM webhook_claims WHERE dedupe_key LIKE ?`, prefix+"%")
+	return n, err
+}

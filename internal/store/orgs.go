@@ -62,13 +62,13 @@ func (s *Store) CreateOrg(ctx context.Context, in NewOrg, now time.Time) (Org, e
 			tz = "America/New_York"
 		}
 		var id int64
-		err := tx.row(ctx, `INSERT INTO orgs (slug, name, timezone, forward_to,
+		err := tx.get(ctx, &id, `INSERT INTO orgs (slug, name, timezone, forward_to,
 			textback_template, textback_enabled, min_answer_seconds, stripe_customer_id, created_at,
 			notify_number, hours, after_hours_template, urgent_keywords, twilio_account)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			in.Slug, in.Name, tz, in.ForwardTo, in.TextbackTemplate, !in.TextbackDisabled,
 			in.MinAnswerSeconds, cust, T(now), in.NotifyNumber, in.Hours, in.AfterHoursTemplate, in.UrgentKeywords,
-			in.TwilioAccount).Scan(&id)
+			in.TwilioAccount)
 		if err != nil {
 			return fmt.Errorf("insert org: %w", classify(err))
 		}

@@ -50,8 +50,8 @@ func TestOrgRecords(t *testing.T) {
 		missedCall(t, st, org, "CA1", "+15125550177", base, "r1")
 		missedCall(t, st, other, "CA2", "+15125550188", base, "r2")
 		if err := st.Write(ctx, func(tx *store.Tx) error {
-			_, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO org_billing (org_id, customer_id, status, updated_at)
-				VALUES (?, 'cus_1', 'active', ?)`), org.ID, store.T(base))
+			_, err := tx.Exec(ctx, `INSERT INTO org_billing (org_id, customer_id, status, updated_at)
+				VALUES (?, 'cus_1', 'active', ?)`, org.ID, store.T(base))
 			return err
 		}); err != nil {
 			t.Fatal(err)

@@ -59,7 +59,7 @@ func (tx *Tx) stmt(ctx context.Context, q string) *sqlx.Stmt {
 	if err != nil {
 		return nil // the direct path reports the error with its context
 	}
-	return tx.StmtxContext(ctx, st)
+	return tx.sq.StmtxContext(ctx, st)
 }
 
 // readStmt returns the read pool's prepared statement for q on SQLite (where parsing is a
@@ -98,38 +98,46 @@ func (tx *Tx) pgArgs(args []any) []any {
 func (tx *Tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	ctx = tx.ctx(ctx)
 	args = tx.pgArgs(args)
+	if tx.pipe != nil {
+		s := &pipeStmt{sql: sqlx.Rebind(sqlx.DOLLAR, q), args: args}
+		err := tx.pipe.do(s)
+		return pipeResult(s.n), err
+	}
 	if st := tx.stmt(ctx, q); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
-	return tx.ExecContext(ctx, tx.Rebind(q), args...)
+	return tx.sq.ExecContext(ctx, tx.sq.Rebind(q), args...)
 }
 
-// get scans one row into dest.
+// Exec runs a statement written with ? placeholders in the transaction, for what the
+// store's own methods do not cover (tests that shape a database).
+func (tx *Tx) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return tx.exec(ctx, q, args...)
+}
+
+// get scans one row into dest, a pointer to a struct (by db tags) or a scalar; no row
+// is sql.ErrNoRows.
 func (tx *Tx) get(ctx context.Context, dest any, q string, args ...any) error {
 	ctx = tx.ctx(ctx)
 	args = tx.pgArgs(args)
+	if tx.pipe != nil {
+		return tx.pipe.do(&pipeStmt{sql: sqlx.Rebind(sqlx.DOLLAR, q), args: args, scan: scanOne(dest)})
+	}
 	if st := tx.stmt(ctx, q); st != nil {
 		return st.GetContext(ctx, dest, args...)
 	}
-	return tx.GetContext(ctx, dest, tx.Rebind(q), args...)
+	return tx.sq.GetContext(ctx, dest, tx.sq.Rebind(q), args...)
 }
 
 // sel scans rows into dest, a pointer to a slice.
 func (tx *Tx) sel(ctx context.Context, dest any, q string, args ...any) error {
 	ctx = tx.ctx(ctx)
 	args = tx.pgArgs(args)
+	if tx.pipe != nil {
+		return tx.pipe.do(&pipeStmt{sql: sqlx.Rebind(sqlx.DOLLAR, q), args: args, scan: scanAll(dest)})
+	}
 	if st := tx.stmt(ctx, q); st != nil {
 		return st.SelectContext(ctx, dest, args...)
 	}
-	return tx.SelectContext(ctx, dest, tx.Rebind(q), args...)
-}
-
-// row runs a query returning one row, for StructScan or Scan.
-func (tx *Tx) row(ctx context.Context, q string, args ...any) *sqlx.Row {
-	ctx = tx.ctx(ctx)
-	args = tx.pgArgs(args)
-	if st := tx.stmt(ctx, q); st != nil {
-		return st.QueryRowxContext(ctx, args...)
-	}
-	return tx.QueryRowxContext(ctx, tx.Rebind(q), args...)
+	return tx.sq.SelectContext(ctx, dest, tx.sq.Rebind(q), args...)
 }

@@ -209,7 +209,7 @@ func TestWriterIsolatesAFailingUnit(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				errs[i] = st.Write(ctx, func(tx *store.Tx) error {
-					if _, err := tx.Exec(tx.Rebind(`INSERT INTO leads (org_id, phone, status, created_at, updated_at) VALUES (?, ?, 'open', ?, ?)`),
+					if _, err := tx.Exec(ctx, `INSERT INTO leads (org_id, phone, status, created_at, updated_at) VALUES (?, ?, 'open', ?, ?)`,
 						org.ID, fmt.Sprintf("+1512555%04d", i), store.T(now), store.T(now)); err != nil {
 						return err
 					}

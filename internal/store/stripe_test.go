@@ -81,7 +81,7 @@ func applyEvent(t *testing.T, st *store.Store, e billing.Event) (string, int64) 
 	t.Helper()
 	var status string
 	var orgID int64
-	err := st.Write(context.Background(), func(tx *store.Tx) error {
+	err := st.WriteFor(context.Background(), store.CustomerKey(e.CustomerID), func(tx *store.Tx) error {
 		claimed, _, err := tx.Claim(context.Background(), "stripe:"+e.ID, now)
 		if err != nil || !claimed {
 			status, orgID = store.StatusDuplicate, 0

@@ -8,11 +8,13 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/jmoiron/sqlx"
 
 	"github.com/callsnare/callsnare/internal/failpoint"
@@ -28,22 +30,29 @@ var (
 )
 
 // Tx is a write transaction shared by the units of one batch. A unit must keep all its
-// effects inside the transaction: it may run again, alone, if its batch fails.
+// effects inside the transaction: it may run again, alone, if its batch fails. On
+// PostgreSQL the units of a batch run side by side (see pipeline), so what a unit keeps in
+// the transaction (Stash) must be safe for concurrent use.
 type Tx struct {
-	*sqlx.Tx
+	sq     *sqlx.Tx  // SQLite
+	pipe   *pipeline // PostgreSQL
 	driver Driver
 	stmts  *stmtCache // nil: run statement text directly
 	// bound is the batch's context: its deadline is the earliest of its units', and every
 	// statement runs under it, whatever context the unit passes.
 	bound  context.Context
+	mu     sync.Mutex
 	stash  map[any]any
 	before []func(ctx context.Context, tx *Tx) error
 }
 
 // Stash returns the value kept under key for this transaction, creating it with make on
 // first use. With BeforeCommit it lets a component gather work from every unit of a batch
-// and do it once: the job queue inserts all of a batch's jobs in one statement.
+// and do it once: the job queue inserts all of a batch's jobs in one statement. Units may
+// call it concurrently; make runs once, under the transaction's lock.
 func (tx *Tx) Stash(key any, make func() any) any {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
 	if tx.stash == nil {
 		tx.stash = map[any]any{}
 	}
@@ -59,6 +68,8 @@ func (tx *Tx) Stash(key any, make func() any) any {
 // within the transaction, so its failure fails the batch. Register once per key (use
 // Stash to know whether this transaction already did).
 func (tx *Tx) BeforeCommit(fn func(ctx context.Context, tx *Tx) error) {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
 	tx.before = append(tx.before, fn)
 }
 
@@ -75,7 +86,9 @@ func (tx *Tx) ctx(ctx context.Context) context.Context {
 
 // Subject keys name whose rows a write touches. Every write that touches a caller's calls,
 // lead, messages or opt-out is keyed by the caller; every Stripe event by its customer.
-func CallerKey(phone string) string { return "caller:" + phone }
+func CallerKey(phone string) string { return callerPrefix + phone }
+
+const callerPrefix = "caller:"
 
 // CustomerKey is the subject key of a Stripe customer's billing.
 func CustomerKey(customerID string) string { return "customer:" + customerID }
@@ -92,6 +105,7 @@ type unit struct {
 	ctx      context.Context // the submitter's, without its cancellation
 	deadline time.Time       // zero: none
 	lock     int32           // the subject's lock number; 0 for no subject
+	lane     int64           // units of one lane run in order on PostgreSQL (see laneOf)
 	fn       func(*Tx) error
 	done     chan error
 	state    atomic.Int32
@@ -207,6 +221,18 @@ func lockNumber(subject string) int32 {
 	return n
 }
 
+// laneOf tells which units of a PostgreSQL batch must run one after another. A caller's
+// units share rows (calls, lead, messages, opt-out), so they run in order in their
+// caller's lane; callers share none of them, so different callers' units run side by side.
+// Every other unit (billing, whose customers may share an org; evidence alone; orgs) runs
+// in one lane, in batch order, as all units did before lanes.
+func laneOf(subject string) int64 {
+	if strings.HasPrefix(subject, callerPrefix) {
+		return int64(lockNumber(subject))
+	}
+	return 1 << 40
+}
+
 func (w *writer) shard(lock int32) chan *unit {
 	if len(w.shards) == 1 {
 		return w.shards[0]
@@ -218,7 +244,7 @@ func (w *writer) shard(lock int32) chan *unit {
 }
 
 func (w *writer) submit(ctx context.Context, subject string, fn func(*Tx) error) error {
-	u := &unit{ctx: context.WithoutCancel(ctx), lock: lockNumber(subject), fn: fn, done: make(chan error, 1)}
+	u := &unit{ctx: context.WithoutCancel(ctx), lock: lockNumber(subject), lane: laneOf(subject), fn: fn, done: make(chan error, 1)}
 	var timeout <-chan time.Time
 	if d, ok := ctx.Deadline(); ok {
 		u.deadline = d
@@ -315,6 +341,9 @@ func (w *writer) run(batch []*unit) {
 		locks = append(locks, u.lock)
 	}
 	err := w.inTx(batch[0].ctx, deadline, locks, func(tx *Tx) error {
+		if tx.pipe != nil {
+			return runLanes(tx, batch)
+		}
 		for _, u := range batch {
 			failpoint.Hit(failpoint.StoreMidBatch)
 			if err := u.fn(tx); err != nil {
@@ -414,30 +443,115 @@ func (w *writer) inTx(ctx context.Context, deadline time.Time, locks []int32, fn
 }
 
 func (w *writer) tryTx(ctx context.Context, locks []int32, fn func(*Tx) error) error {
+	if w.driver == Postgres {
+		return w.tryPipelined(ctx, locks, fn)
+	}
 	stx, err := w.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", classifyConn(err))
 	}
-	tx := &Tx{Tx: stx, driver: w.driver, stmts: w.stmts, bound: ctx}
-	if err := tx.lockSubjects(ctx, locks); err != nil {
+	tx := &Tx{sq: stx, driver: w.driver, stmts: w.stmts, bound: ctx}
+	if err := tx.finish(ctx, locks, fn); err != nil {
 		_ = stx.Rollback()
 		return err
-	}
-	if err := fn(tx); err != nil {
-		_ = stx.Rollback()
-		return err
-	}
-	for _, f := range tx.before {
-		if err := f(ctx, tx); err != nil {
-			_ = stx.Rollback()
-			return err
-		}
 	}
 	failpoint.Hit(failpoint.StoreBeforeCommit)
 	if err := stx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", classifyConn(err))
 	}
 	return nil
+}
+
+// tryPipelined is tryTx on PostgreSQL: the transaction runs on the pool's connection
+// through pgx itself, whose batches database/sql cannot send, so that its statements go in
+// pipelined rounds.
+func (w *writer) tryPipelined(ctx context.Context, locks []int32, fn func(*Tx) error) error {
+	conn, err := w.db.Connx(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", classifyConn(err))
+	}
+	defer conn.Close()
+	return conn.Raw(func(dc any) error {
+		pc := dc.(*stdlib.Conn).Conn()
+		ptx, err := pc.Begin(ctx)
+		if err != nil {
+			return fmt.Errorf("begin: %w", classifyConn(err))
+		}
+		tx := &Tx{pipe: newPipeline(ctx, pc), driver: w.driver, bound: ctx}
+		if err := tx.finish(ctx, locks, fn); err != nil {
+			// A connection left in a transaction is dropped by the pool.
+			rctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_ = ptx.Rollback(rctx)
+			cancel()
+			return err
+		}
+		failpoint.Hit(failpoint.StoreBeforeCommit)
+		if err := ptx.Commit(ctx); err != nil {
+			return fmt.Errorf("commit: %w", classifyConn(err))
+		}
+		return nil
+	})
+}
+
+// finish runs a transaction's work up to its commit: the subject locks, the units, and
+// what they asked to run before the commit.
+func (tx *Tx) finish(ctx context.Context, locks []int32, fn func(*Tx) error) error {
+	if err := tx.lockSubjects(ctx, locks); err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	for _, f := range tx.before {
+		if err := f(ctx, tx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runLanes runs a batch's units on PostgreSQL: one goroutine per lane, each running its
+// units in batch order, their statements sent in rounds (see pipeline). The first failure
+// fails the batch, whose units are then retried alone.
+func runLanes(tx *Tx, batch []*unit) error {
+	var order []int64
+	lanes := map[int64][]*unit{}
+	for _, u := range batch {
+		if _, ok := lanes[u.lane]; !ok {
+			order = append(order, u.lane)
+		}
+		lanes[u.lane] = append(lanes[u.lane], u)
+	}
+	if len(order) == 1 {
+		for _, u := range batch {
+			failpoint.Hit(failpoint.StoreMidBatch)
+			if err := u.fn(tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	tx.pipe.setLanes(len(order))
+	errs := make([]error, len(order))
+	var wg sync.WaitGroup
+	for i, lane := range order {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer tx.pipe.leave()
+			for _, u := range lanes[lane] {
+				failpoint.Hit(failpoint.StoreMidBatch)
+				if err := u.fn(tx); err != nil {
+					errs[i] = err
+					tx.pipe.fail(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	tx.pipe.setLanes(1)
+	return errors.Join(errs...)
 }
 
 // subjectLockClass is the first key of CallSnare's two-key advisory locks, apart from
@@ -463,7 +577,7 @@ func (tx *Tx) lockSubjects(ctx context.Context, locks []int32) error {
 	keys = slices.Compact(keys)
 	// pg_advisory_xact_lock is volatile, so PostgreSQL evaluates it after the sort: the
 	// locks are taken in key order.
-	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, k) FROM unnest($2::int4[]) AS u(k) ORDER BY k`,
+	_, err := tx.exec(ctx, `SELECT pg_advisory_xact_lock(?, k) FROM unnest(?::int4[]) AS u(k) ORDER BY k`,
 		subjectLockClass, keys)
 	if err != nil {
 		return fmt.Errorf("lock subjects: %w", classify(err))
