@@ -48,9 +48,9 @@ const jobColumns = `id, kind, key, args, attempts, run_at, created_at`
 
 // ClaimJobs removes the jobs its workers have done and leases up to limit due jobs, oldest
 // first, until now+lease, in one write. A job whose lease ran out (its worker died or
-// hung) is due again: that is how work held by a dead process is taken up. On PostgreSQL,
-// SKIP LOCKED lets replicas claim side by side; on SQLite the claim is one more unit of
-// the group commit, never a write lock of its own. A done job whose lease was taken over
+// hung) is due again: that is how work held by a dead process is taken up. The claim is
+// one more unit of the group commit, never a write lock or a round trip of its own; on
+// PostgreSQL, SKIP LOCKED lets replicas claim side by side. A done job whose lease was taken over
 // (it was claimed again since) is not removed: its new worker decides.
 func (s *Store) ClaimJobs(ctx context.Context, done []Job, limit int, lease time.Duration, now time.Time) ([]Job, error) {
 	lock := ""
@@ -61,7 +61,7 @@ func (s *Store) ClaimJobs(ctx context.Context, done []Job, limit int, lease time
 		WHERE run_at <= ? AND (lease_until IS NULL OR lease_until <= ?) ORDER BY run_at LIMIT ?` + lock + `)
 		RETURNING ` + jobColumns
 	var jobs []Job
-	err := s.writeJob(ctx, "", func(tx *Tx) error {
+	err := s.Write(ctx, func(tx *Tx) error {
 		if err := tx.deleteJobs(ctx, done); err != nil {
 			return err
 		}
@@ -104,7 +104,7 @@ func (tx *Tx) deleteJobs(ctx context.Context, done []Job) error {
 
 // FinishJob removes a job its worker is done with, unless it was claimed again since.
 func (s *Store) FinishJob(ctx context.Context, j Job) error {
-	return s.writeJob(ctx, "", func(tx *Tx) error { return tx.deleteJobs(ctx, []Job{j}) })
+	return s.Write(ctx, func(tx *Tx) error { return tx.deleteJobs(ctx, []Job{j}) })
 }
 
 // RetryJob releases a job to run again at runAt, noting why. A snoozed job (it found its
@@ -114,7 +114,7 @@ func (s *Store) RetryJob(ctx context.Context, j Job, runAt time.Time, reason str
 	if snoozed {
 		back = 1
 	}
-	return s.writeJob(ctx, "", func(tx *Tx) error {
+	return s.Write(ctx, func(tx *Tx) error {
 		if _, err := tx.exec(ctx, `UPDATE jobs SET run_at = ?, lease_until = NULL, last_error = ?, attempts = attempts - ?
 			WHERE id = ? AND attempts = ?`, T(runAt), jobError(reason), back, j.ID, j.Attempts); err != nil {
 			return fmt.Errorf("retry job %d: %w", j.ID, classify(err))
@@ -147,32 +147,6 @@ func readArg(d Driver, t Time) any {
 		return t.UTC()
 	}
 	return t
-}
-
-// jobWrites bounds the queue's own PostgreSQL transactions in flight.
-var jobWrites = make(chan struct{}, 8)
-
-// writeJob runs a write of the job queue's workers. On SQLite it is a unit of the group
-// commit like any other: one writer, one lock. On PostgreSQL it is a transaction of its
-// own, retried on deadlock or serialization failure: a text-back's writes then wait
-// neither for the webhook batches queued on the writers nor behind them, and PostgreSQL
-// shares the WAL flush of concurrent commits by itself.
-func (s *Store) writeJob(ctx context.Context, key string, fn func(*Tx) error) error {
-	if s.driver != Postgres || s.w == nil {
-		return s.WriteFor(ctx, key, fn)
-	}
-	// At most half the pool, so that the webhooks' writers always find a connection.
-	select {
-	case jobWrites <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	defer func() { <-jobWrites }()
-	u := &unit{ctx: context.WithoutCancel(ctx), lock: lockNumber(key), fn: fn}
-	if d, ok := ctx.Deadline(); ok {
-		u.deadline = d
-	}
-	return s.w.runAlone(u)
 }
 
 // jobError keeps a failure's text storable on both databases and short.

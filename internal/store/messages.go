@@ -216,7 +216,7 @@ type TextbackUpdate struct {
 func (s *Store) UpdateTextback(ctx context.Context, m Message, from []string, u TextbackUpdate, now time.Time) (bool, error) {
 	var changed bool
 	callSID := m.CallSID.String
-	err := s.writeJob(ctx, CallerKey(m.To), func(tx *Tx) error {
+	err := s.WriteFor(ctx, CallerKey(m.To), func(tx *Tx) error {
 		q := `UPDATE messages SET status = ?, reason = ?, error = ?, error_code = ?, error_message = ?, updated_at = ?`
 		args := []any{u.Status, u.Reason, u.Error, u.ErrorCode, u.ErrorMessage, T(now)}
 		q, args = sendUpdate(q, args, u.SID, u.Status == TextbackSent, u.Attempt, now, "call_sid", callSID, from)
@@ -326,7 +326,7 @@ func (tx *Tx) foldStatusEvents(ctx context.Context, sid string, now time.Time) e
 // waiting, the cooldown is why.
 func (s *Store) ClaimTextbackSend(ctx context.Context, m Message, cooldown time.Duration, now time.Time) (bool, error) {
 	var claimed bool
-	err := s.writeJob(ctx, CallerKey(m.To), func(tx *Tx) error {
+	err := s.WriteFor(ctx, CallerKey(m.To), func(tx *Tx) error {
 		if _, err := tx.upsertLead(ctx, m.OrgID, m.To, now); err != nil {
 			return err
 		}

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/jmoiron/sqlx"
@@ -450,8 +451,9 @@ func (w *writer) tryTx(ctx context.Context, locks []int32, fn func(*Tx) error) e
 	if err != nil {
 		return fmt.Errorf("begin: %w", classifyConn(err))
 	}
+	// SQLite takes no subject locks: its one writer is the lock.
 	tx := &Tx{sq: stx, driver: w.driver, stmts: w.stmts, bound: ctx}
-	if err := tx.finish(ctx, locks, fn); err != nil {
+	if err := tx.finish(ctx, fn); err != nil {
 		_ = stx.Rollback()
 		return err
 	}
@@ -473,12 +475,12 @@ func (w *writer) tryPipelined(ctx context.Context, locks []int32, fn func(*Tx) e
 	defer conn.Close()
 	return conn.Raw(func(dc any) error {
 		pc := dc.(*stdlib.Conn).Conn()
-		ptx, err := pc.Begin(ctx)
+		ptx, err := begin(ctx, pc, lockKeys(locks))
 		if err != nil {
-			return fmt.Errorf("begin: %w", classifyConn(err))
+			return err
 		}
 		tx := &Tx{pipe: newPipeline(ctx, pc), driver: w.driver, bound: ctx}
-		if err := tx.finish(ctx, locks, fn); err != nil {
+		if err := tx.finish(ctx, fn); err != nil {
 			// A connection left in a transaction is dropped by the pool.
 			rctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			_ = ptx.Rollback(rctx)
@@ -493,12 +495,38 @@ func (w *writer) tryPipelined(ctx context.Context, locks []int32, fn func(*Tx) e
 	})
 }
 
-// finish runs a transaction's work up to its commit: the subject locks, the units, and
-// what they asked to run before the commit.
-func (tx *Tx) finish(ctx context.Context, locks []int32, fn func(*Tx) error) error {
-	if err := tx.lockSubjects(ctx, locks); err != nil {
-		return err
+// begin begins a PostgreSQL transaction and takes its subject locks, in one round trip.
+func begin(ctx context.Context, pc *pgx.Conn, keys []int32) (pgx.Tx, error) {
+	if len(keys) == 0 {
+		ptx, err := pc.Begin(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("begin: %w", classifyConn(err))
+		}
+		return ptx, nil
 	}
+	b := &pgx.Batch{}
+	b.BeginTx(pgx.TxOptions{})
+	b.Queue(lockSQL, subjectLockClass, keys)
+	br := pc.SendBatch(ctx, b)
+	ptx := br.Tx()
+	_, berr := br.Exec()
+	_, lerr := br.Exec()
+	cerr := br.Close()
+	switch {
+	case berr != nil:
+		return nil, fmt.Errorf("begin: %w", classifyConn(berr))
+	case lerr != nil || cerr != nil:
+		rctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = ptx.Rollback(rctx)
+		cancel()
+		return nil, fmt.Errorf("lock subjects: %w", classify(cmp.Or(lerr, cerr)))
+	}
+	return ptx, nil
+}
+
+// finish runs a transaction's work up to its commit, once it holds its subject locks:
+// the units, and what they asked to run before the commit.
+func (tx *Tx) finish(ctx context.Context, fn func(*Tx) error) error {
 	if err := fn(tx); err != nil {
 		return err
 	}
@@ -558,31 +586,20 @@ func runLanes(tx *Tx, batch []*unit) error {
 // any one-key lock another component of the database may take.
 const subjectLockClass = 0x43534e52 // "CSNR"
 
-// lockSubjects takes the transaction's subject locks in ascending order, in one
-// statement. SQLite needs none: its one writer is the lock.
-func (tx *Tx) lockSubjects(ctx context.Context, locks []int32) error {
-	if tx.driver != Postgres {
-		return nil
-	}
+// lockSQL takes a transaction's subject locks in ascending order. pg_advisory_xact_lock
+// is volatile, so PostgreSQL evaluates it after the sort: the locks are taken in key order.
+const lockSQL = `SELECT pg_advisory_xact_lock($1, k) FROM unnest($2::int4[]) AS u(k) ORDER BY k`
+
+// lockKeys are the distinct lock numbers of a transaction's subjects, ascending.
+func lockKeys(locks []int32) []int32 {
 	keys := make([]int32, 0, len(locks))
 	for _, l := range locks {
 		if l != 0 {
 			keys = append(keys, l)
 		}
 	}
-	if len(keys) == 0 {
-		return nil
-	}
 	slices.Sort(keys)
-	keys = slices.Compact(keys)
-	// pg_advisory_xact_lock is volatile, so PostgreSQL evaluates it after the sort: the
-	// locks are taken in key order.
-	_, err := tx.exec(ctx, `SELECT pg_advisory_xact_lock(?, k) FROM unnest(?::int4[]) AS u(k) ORDER BY k`,
-		subjectLockClass, keys)
-	if err != nil {
-		return fmt.Errorf("lock subjects: %w", classify(err))
-	}
-	return nil
+	return slices.Compact(keys)
 }
 
 // WriteStats are the writer's counts since the store opened.
