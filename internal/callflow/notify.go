@@ -3,8 +3,6 @@ package callflow
 import (
 	"strings"
 	"unicode"
-
-	"github.com/nyaruka/phonenumbers"
 )
 
 // DefaultUrgentKeywords make a reply urgent when an org has set none of its own.
@@ -63,14 +61,14 @@ func wordEnds(rest string) bool {
 // HumanPhone writes an E.164 number the way people read it: national format for a number
 // of the org's own country ("(512) 555-0123"), international otherwise.
 func HumanPhone(e164, orgNumber string) string {
-	n, err := phonenumbers.Parse(e164, "")
-	if err != nil {
+	n := factsOf(e164)
+	if !n.parsed {
 		return e164
 	}
-	if org, err := phonenumbers.Parse(orgNumber, ""); err == nil && org.GetCountryCode() == n.GetCountryCode() {
-		return phonenumbers.Format(n, phonenumbers.NATIONAL)
+	if org := factsOf(orgNumber); org.parsed && org.country == n.country {
+		return n.national
 	}
-	return phonenumbers.Format(n, phonenumbers.INTERNATIONAL)
+	return n.international
 }
 
 // Notification reasons: why the owner was not told.

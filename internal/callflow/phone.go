@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/nyaruka/phonenumbers"
 )
 
@@ -26,18 +27,50 @@ func NormalizePhone(s, defaultRegion string) (string, error) {
 
 // Textable reports whether a caller ID can receive a text: a valid E.164 number, not
 // "anonymous", "client:..." or "sip:...", nor the placeholders carriers use for hidden IDs.
+// Landlines, toll-free and other numbers that cannot take an SMS are not textable.
 func Textable(from string) bool {
-	if !strings.HasPrefix(from, "+") {
-		return false
+	return strings.HasPrefix(from, "+") && factsOf(from).textable
+}
+
+// phoneFacts is what the rules need to know of an E.164 number; parsing one takes tens of
+// microseconds of regular expressions, and a business hears from the same numbers (its
+// own above all) again and again.
+type phoneFacts struct {
+	parsed        bool
+	textable      bool
+	country       int32
+	national      string
+	international string
+}
+
+// phones remembers the facts of recently seen numbers: a pure function's results,
+// bounded, so that a flood of distinct numbers costs memory of a fixed size.
+var phones = func() *lru.Cache[string, phoneFacts] {
+	c, err := lru.New[string, phoneFacts](8192)
+	if err != nil {
+		panic(err)
 	}
-	n, err := phonenumbers.Parse(from, "")
-	if err != nil || !phonenumbers.IsValidNumber(n) {
-		return false
+	return c
+}()
+
+func factsOf(e164 string) phoneFacts {
+	if f, ok := phones.Get(e164); ok {
+		return f
 	}
-	switch phonenumbers.GetNumberType(n) {
-	case phonenumbers.FIXED_LINE, phonenumbers.TOLL_FREE, phonenumbers.PREMIUM_RATE,
-		phonenumbers.SHARED_COST, phonenumbers.UAN, phonenumbers.VOICEMAIL, phonenumbers.PAGER:
-		return false
+	var f phoneFacts
+	if n, err := phonenumbers.Parse(e164, ""); err == nil {
+		f = phoneFacts{
+			parsed: true, country: n.GetCountryCode(),
+			national:      phonenumbers.Format(n, phonenumbers.NATIONAL),
+			international: phonenumbers.Format(n, phonenumbers.INTERNATIONAL),
+		}
+		f.textable = phonenumbers.IsValidNumber(n) && phonenumbers.Format(n, phonenumbers.E164) == e164
+		switch phonenumbers.GetNumberType(n) {
+		case phonenumbers.FIXED_LINE, phonenumbers.TOLL_FREE, phonenumbers.PREMIUM_RATE,
+			phonenumbers.SHARED_COST, phonenumbers.UAN, phonenumbers.VOICEMAIL, phonenumbers.PAGER:
+			f.textable = false
+		}
 	}
-	return phonenumbers.Format(n, phonenumbers.E164) == from
+	phones.Add(e164, f)
+	return f
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -79,7 +80,16 @@ func (a *app) serviceConfig() service.Config {
 	}
 }
 
+// serveGCPercent is the garbage collector's target for serve unless GOGC says otherwise.
+// A delivery allocates little that outlives it and the live heap is a few MiB, so Go's
+// default (100) collects often for nothing: under load that was a sixth of serve's CPU.
+// 400 trades a few tens of MiB for it.
+const serveGCPercent = 400
+
 func (a *app) runServe(ctx context.Context, o serveOptions) error {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(serveGCPercent)
+	}
 	cfg := a.serviceConfig()
 	var d *demo.Demo
 	if o.demo {
