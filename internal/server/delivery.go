@@ -77,6 +77,42 @@ func refuse(status int, format string, args ...any) error {
 	return &badRequest{status: status, msg: fmt.Sprintf(format, args...)}
 }
 
+// errorStatus is the one place a delivery's failure becomes an HTTP status and a message
+// safe to send back: a refusal says what was wrong with the request; a failed signature
+// past its allowance is 429; anything else is ours, 503, so that the provider retries,
+// and its detail stays in our log.
+func errorStatus(err error) (int, string) {
+	var br *badRequest
+	switch {
+	case errors.As(err, &br):
+		return br.status, br.msg
+	case errors.Is(err, errRateLimited):
+		return http.StatusTooManyRequests, err.Error()
+	default:
+		return http.StatusServiceUnavailable, "temporarily unavailable"
+	}
+}
+
+// refuseWith answers a delivery that will not be applied, in the provider's form
+// (render): a refusal is logged as rejected with its evidence, a rate-limited one is not
+// stored, and a failure of ours is logged as failed and answered 503.
+func (s *Server) refuseWith(w http.ResponseWriter, r *http.Request, ev *store.Evidence, err error, render func(error) answer, unchecked string) {
+	a := render(err)
+	var br *badRequest
+	switch {
+	case errors.Is(err, errRateLimited):
+		s.rateLimited(w, r, a)
+	case errors.As(err, &br):
+		if ev.Signature == "" { // refused before the signature was looked at
+			ev.Signature = unchecked
+		}
+		ev.Status, ev.Error = store.StatusRejected, br.msg
+		s.finish(w, r, ev, a, ev.ReceivedAt.Time)
+	default:
+		s.failWith(w, r, ev, a, err, ev.ReceivedAt.Time)
+	}
+}
+
 // newEvidence starts the log row of a request with what is known before reading its body.
 func (s *Server) newEvidence(r *http.Request, provider string, start time.Time) *store.Evidence {
 	ev := &store.Evidence{

@@ -2,7 +2,6 @@ package server
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 
 	"github.com/callsnare/callsnare/internal/billing"
@@ -93,7 +92,7 @@ func (s *Server) handleStripe() http.Handler {
 			return tx.InsertEvidence(ctx, ev)
 		})
 		if err != nil {
-			s.failWith(w, r, ev, jsonError(http.StatusServiceUnavailable, "temporarily unavailable"), err, start)
+			s.failWith(w, r, ev, stripeError(err), err, start)
 			return
 		}
 		failpoint.Hit(failpoint.ServerBeforeAnswer)
@@ -146,18 +145,11 @@ func (s *Server) readStripe(w http.ResponseWriter, r *http.Request, ev *store.Ev
 
 // refuseStripe answers a delivery refused before it could be applied, logged as rejected.
 func (s *Server) refuseStripe(w http.ResponseWriter, r *http.Request, ev *store.Evidence, err error) {
-	if errors.Is(err, errRateLimited) {
-		s.rateLimited(w, r, jsonError(http.StatusTooManyRequests, err.Error()))
-		return
-	}
-	var br *badRequest
-	if !errors.As(err, &br) {
-		s.failWith(w, r, ev, jsonError(http.StatusServiceUnavailable, "temporarily unavailable"), err, ev.ReceivedAt.Time)
-		return
-	}
-	if ev.Signature == "" { // refused before the signature was looked at
-		ev.Signature = string(stripe.VerdictUnchecked)
-	}
-	ev.Status, ev.Error = store.StatusRejected, br.msg
-	s.finish(w, r, ev, jsonError(br.status, br.msg), ev.ReceivedAt.Time)
+	s.refuseWith(w, r, ev, err, stripeError, string(stripe.VerdictUnchecked))
+}
+
+// stripeError is the answer Stripe gets for a delivery that failed or was refused.
+func stripeError(err error) answer {
+	status, msg := errorStatus(err)
+	return jsonError(status, msg)
 }

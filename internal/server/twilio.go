@@ -259,7 +259,7 @@ func (s *Server) twilioRoute(spec twilioRouteSpec) http.Handler {
 		ev.Kind = spec.kind
 		d, err := s.readTwilio(w, r, ev, spec)
 		if err != nil {
-			s.refuseDelivery(w, r, ev, spec, err)
+			s.refuseDelivery(w, r, ev, spec, d, err)
 			return
 		}
 		d.at = start
@@ -273,7 +273,7 @@ func (s *Server) twilioRoute(spec twilioRouteSpec) http.Handler {
 			s.finish(w, r, ev, a, start)
 			return
 		case err != nil:
-			s.fail(w, r, ev, spec.voice, err, start)
+			s.failWith(w, r, ev, twilioError(err, spec.voice), err, start)
 			return
 		}
 		d.org = org
@@ -281,8 +281,7 @@ func (s *Server) twilioRoute(spec twilioRouteSpec) http.Handler {
 		// A delivery touches only an org of the account that sent it, whoever signed it:
 		// a subaccount's token must not reach another account's org.
 		if owner := s.accountOf(org); owner != "" && d.params["AccountSid"] != owner {
-			ev.Status, ev.Error = store.StatusRejected, "account "+d.params["AccountSid"]+" does not own "+d.params["To"]
-			s.finish(w, r, ev, errorAnswer(http.StatusForbidden, ev.Error, spec.voice), start)
+			s.refuseDelivery(w, r, ev, spec, nil, refuse(http.StatusForbidden, "account %s does not own %s", d.params["AccountSid"], d.params["To"]))
 			return
 		}
 		ev.DedupeKey = spec.key(d.params)
@@ -328,7 +327,7 @@ func (s *Server) twilioRoute(spec twilioRouteSpec) http.Handler {
 			return tx.InsertEvidence(ctx, ev)
 		})
 		if err != nil {
-			s.fail(w, r, ev, spec.voice, err, start)
+			s.failWith(w, r, ev, twilioError(err, spec.voice), err, start)
 			return
 		}
 		failpoint.Hit(failpoint.ServerBeforeAnswer)
@@ -346,7 +345,8 @@ func (s *Server) accountOf(org store.Org) string {
 	return s.cfg.TwilioAccountSID
 }
 
-// readTwilio reads, parses and verifies a Twilio callback.
+// readTwilio reads, parses and verifies a Twilio callback. Once the form is parsed, a
+// refusal still returns the delivery, so that its evidence is labelled from it.
 func (s *Server) readTwilio(w http.ResponseWriter, r *http.Request, ev *store.Evidence, spec twilioRouteSpec) (*twilioDelivery, error) {
 	if err := s.readDelivery(w, r, ev, "application/x-www-form-urlencoded"); err != nil {
 		return nil, err
@@ -355,61 +355,57 @@ func (s *Server) readTwilio(w http.ResponseWriter, r *http.Request, ev *store.Ev
 	if err != nil {
 		return nil, refuse(http.StatusBadRequest, "%v", err)
 	}
+	d := &twilioDelivery{params: params, base: s.publicBase(r)}
 	verdict := s.cfg.Twilio.Verify(ev.URL, params, r.Header.Values(twilio.SignatureHeader))
 	ev.Signature = string(verdict)
-	if verdict != twilio.VerdictValid && verdict != twilio.VerdictUnchecked {
-		s.metrics.Rejection(r.URL.Path, string(verdict))
-		if !s.limit.fail(r.RemoteAddr, s.now()) {
-			return nil, errRateLimited
-		}
-		return nil, refuse(http.StatusForbidden, "signature %s for %s", verdict, ev.URL)
-	}
-	if verdict == twilio.VerdictValid {
-		markReplay(r, ev)
-	}
 	// Verified over the bytes as sent; from here on the values reach text columns.
 	if cleantext.Map(params) {
 		ev.Cleaned = true
 	}
+	if verdict != twilio.VerdictValid && verdict != twilio.VerdictUnchecked {
+		s.metrics.Rejection(r.URL.Path, string(verdict))
+		if !s.limit.fail(r.RemoteAddr, s.now()) {
+			return d, errRateLimited
+		}
+		return d, refuse(http.StatusForbidden, "signature %s for %s", verdict, ev.URL)
+	}
+	if verdict == twilio.VerdictValid {
+		markReplay(r, ev)
+	}
 	for _, k := range spec.required {
 		if params[k] == "" {
-			return nil, refuse(http.StatusBadRequest, "missing parameter %s", k)
+			return d, refuse(http.StatusBadRequest, "missing parameter %s", k)
 		}
 	}
 	if err := twilio.CheckParams(params); err != nil {
-		return nil, refuse(http.StatusBadRequest, "%v", err)
+		return d, refuse(http.StatusBadRequest, "%v", err)
 	}
-	return &twilioDelivery{params: params, base: s.publicBase(r)}, nil
+	return d, nil
 }
 
-// refuseDelivery answers a delivery that could not be applied, and logs it as rejected.
-func (s *Server) refuseDelivery(w http.ResponseWriter, r *http.Request, ev *store.Evidence, spec twilioRouteSpec, err error) {
-	if errors.Is(err, errRateLimited) {
-		s.rateLimited(w, r, errorAnswer(http.StatusTooManyRequests, err.Error(), spec.voice))
-		return
-	}
+// refuseDelivery answers a delivery that will not be applied (see refuseWith). A refusal
+// is filed under the org its To names, when it names one, so that support sees an org's
+// refused deliveries beside its others (a wrong token shows up there); the label is for
+// the log only: nothing of a refused delivery is applied. d is nil when the form did not
+// parse.
+func (s *Server) refuseDelivery(w http.ResponseWriter, r *http.Request, ev *store.Evidence, spec twilioRouteSpec, d *twilioDelivery, err error) {
 	var br *badRequest
-	if !errors.As(err, &br) {
-		s.fail(w, r, ev, spec.voice, err, ev.ReceivedAt.Time)
-		return
-	}
-	if ev.Signature == "" { // refused before the signature was looked at
-		ev.Signature = string(twilio.VerdictUnchecked)
-	}
-	// File the refusal under the org its To names, when it names one, so that support sees
-	// an org's refused deliveries beside its others (a wrong token shows up there). The
-	// label is for the log only: nothing of a refused delivery is applied.
-	if p, perr := twilio.ParseForm(ev.Body); perr == nil {
-		tracked, caller := spec.numbers(p)
+	if d != nil && errors.As(err, &br) && !ev.OrgID.Valid {
+		tracked, caller := spec.numbers(d.params)
 		if tracked != "" {
 			if org, oerr := s.store.OrgByNumber(r.Context(), tracked); oerr == nil {
 				ev.OrgID = store.NullID(org.ID)
 			}
 		}
-		ev.CallSID, ev.Caller = p["CallSid"], caller
+		ev.CallSID, ev.Caller = d.params["CallSid"], caller
 	}
-	ev.Status, ev.Error = store.StatusRejected, br.msg
-	s.finish(w, r, ev, errorAnswer(br.status, br.msg, spec.voice), ev.ReceivedAt.Time)
+	s.refuseWith(w, r, ev, err, func(err error) answer { return twilioError(err, spec.voice) }, string(twilio.VerdictUnchecked))
+}
+
+// twilioError is the answer Twilio gets for a delivery that failed or was refused.
+func twilioError(err error, voice bool) answer {
+	status, msg := errorStatus(err)
+	return errorAnswer(status, msg, voice)
 }
 
 // errorAnswer explains a refusal: in TwiML where a caller may be listening (Twilio reads a
@@ -439,13 +435,9 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request, ev *store.Eviden
 	a.write(w)
 }
 
-// fail answers a delivery whose processing failed: 503, so that the provider retries, and
-// never a 2xx. The failure is logged as evidence when the database still takes writes.
-func (s *Server) fail(w http.ResponseWriter, r *http.Request, ev *store.Evidence, voice bool, err error, start time.Time) {
-	s.failWith(w, r, ev, errorAnswer(http.StatusServiceUnavailable, "temporarily unavailable", voice), err, start)
-}
-
-// failWith is fail with the provider's own form of a 5xx answer.
+// failWith answers a delivery whose processing failed with a, the provider's form of
+// a 5xx (see errorStatus), so that the provider retries, and never a 2xx. The failure is
+// logged as evidence when the database still takes writes.
 func (s *Server) failWith(w http.ResponseWriter, r *http.Request, ev *store.Evidence, a answer, err error, start time.Time) {
 	s.log.Error("delivery_failed", "route", ev.Route, "kind", ev.Kind, "dedupe_key", ev.DedupeKey, "err", err)
 	ev.ID, ev.Status, ev.Error, ev.DuplicateOf = 0, store.StatusFailed, err.Error(), store.NullID(0)
