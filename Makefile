@@ -18,7 +18,7 @@ help: ## list the targets
 
 .PHONY: build
 build: ## build bin/callsnare
-	@if [ ! -x $(BIN) ]; then echo "building $(BIN): the first build downloads the modules and compiles them, about 3 to 6 minutes on 2 cores; later builds take seconds"; fi
+	@if [ ! -x $(BIN) ]; then echo "building $(BIN): the first build downloads the modules and compiles them, about 2 minutes on an idle 2-core machine, more on a busy one; later builds take seconds"; fi
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/callsnare
 
 .PHONY: install

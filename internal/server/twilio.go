@@ -56,6 +56,9 @@ type twilioDelivery struct {
 	org    store.Org
 	base   string // public scheme and host
 	at     time.Time
+	// callerHuman is the caller's number as the owner reads it, for notifications: worked
+	// out before the transaction, so that parsing it is not the writer's work.
+	callerHuman string
 }
 
 var (
@@ -125,7 +128,7 @@ var (
 		apply: func(s *Server, ctx context.Context, tx *store.Tx, d *twilioDelivery) (applied, error) {
 			c, err := tx.ApplyInboundSMS(ctx, store.InboundSMS{
 				Org: d.org, MessageSID: d.params["MessageSid"], From: d.params["From"], To: d.params["To"],
-				Body: d.params["Body"], Media: twilio.Media(d.params), At: d.at, Rules: s.cfg.Rules,
+				FromHuman: d.callerHuman, Body: d.params["Body"], Media: twilio.Media(d.params), At: d.at, Rules: s.cfg.Rules,
 			})
 			if err == nil && c.NotifyKey != "" {
 				err = s.queue.EnqueueNotify(ctx, tx, c.NotifyKey)
@@ -204,7 +207,8 @@ func atoi(s string, def int) int {
 func (s *Server) applyCallFact(ctx context.Context, tx *store.Tx, d *twilioDelivery, f callflow.Fact) (applied, error) {
 	f.At = d.at
 	c, err := tx.ApplyCallFact(ctx, store.CallFact{
-		Org: d.org, CallSID: d.params["CallSid"], From: d.params["From"], To: d.params["To"], Fact: f,
+		Org: d.org, CallSID: d.params["CallSid"], From: d.params["From"], To: d.params["To"],
+		FromHuman: d.callerHuman, Fact: f,
 	}, s.cfg.Rules)
 	if err != nil {
 		return applied{}, err
@@ -285,6 +289,9 @@ func (s *Server) twilioRoute(spec twilioRouteSpec) http.Handler {
 			return
 		}
 		ev.DedupeKey = spec.key(d.params)
+		if !spec.outbound {
+			d.callerHuman = callflow.HumanPhone(caller, tracked)
+		}
 		// A caller who hangs up must not cancel the transaction that keeps the evidence;
 		// the deadline does.
 		ctx, cancel := s.commitContext(r)

@@ -60,8 +60,11 @@ type CallFact struct {
 	Org      Org
 	CallSID  string
 	From, To string
-	Fact     callflow.Fact
-	LogID    int64
+	// FromHuman is From as the owner reads it (callflow.HumanPhone), when the caller
+	// worked it out outside the transaction; empty, the store does.
+	FromHuman string
+	Fact      callflow.Fact
+	LogID     int64
 }
 
 // CallChange is what a fact did to its call: the call as now stored, and the jobs its
@@ -107,7 +110,7 @@ func (tx *Tx) ApplyCallFact(ctx context.Context, f CallFact, rules callflow.Rule
 	if call.FactCount == 1 { // the call's first fact: it is all there is to decide on
 		known = []callflow.Fact{f.Fact}
 	}
-	return tx.decideCall(ctx, call, known, f.Org, rules, f.Fact.At)
+	return tx.decideCall(ctx, call, known, f.Org, rules, f.Fact.At, f.FromHuman)
 }
 
 const callColumns = `id, call_sid, org_id, from_number, to_number, started_at, outcome, reason,
@@ -143,7 +146,7 @@ func (tx *Tx) SettleCall(ctx context.Context, callSID string, rules callflow.Rul
 			return CallChange{}, fmt.Errorf("settle %s: %w", callSID, classify(err))
 		}
 	}
-	return tx.decideCall(ctx, call, nil, org, rules, now)
+	return tx.decideCall(ctx, call, nil, org, rules, now, "")
 }
 
 // Settle runs SettleCall in a unit of its own, keyed by the call's caller; jobs enqueues
@@ -166,8 +169,9 @@ func (s *Store) Settle(ctx context.Context, callSID string, rules callflow.Rules
 }
 
 // decideCall re-derives a call's outcome from all its facts (read back unless known is
-// them all) and persists what the transition implies.
-func (tx *Tx) decideCall(ctx context.Context, call Call, known []callflow.Fact, org Org, rules callflow.Rules, now time.Time) (CallChange, error) {
+// them all) and persists what the transition implies. human is the caller's number as the
+// owner reads it, if known.
+func (tx *Tx) decideCall(ctx context.Context, call Call, known []callflow.Fact, org Org, rules callflow.Rules, now time.Time, human string) (CallChange, error) {
 	facts := known
 	if facts == nil {
 		var err error
@@ -217,7 +221,7 @@ func (tx *Tx) decideCall(ctx context.Context, call Call, known []callflow.Fact, 
 		call.TextbackQueued = c.TextbackJob
 		// The owner's notification is created with the transition too, so a call stored
 		// as missed already has it.
-		if c.NotifyKey, err = tx.notifyMissedCall(ctx, &call, org, rules, now); err != nil {
+		if c.NotifyKey, err = tx.notifyMissedCall(ctx, &call, org, rules, now, human); err != nil {
 			return CallChange{}, err
 		}
 	}

@@ -76,9 +76,12 @@ type InboundSMS struct {
 	Org        Org
 	MessageSID string
 	From, To   string
-	Body       string
-	Media      []callflow.Media
-	At         time.Time
+	// FromHuman is From as the owner reads it (callflow.HumanPhone), when the caller
+	// worked it out outside the transaction; empty, the store does.
+	FromHuman string
+	Body      string
+	Media     []callflow.Media
+	At        time.Time
 	// Rules decide whether the org's owner may be told of a reply (billing).
 	Rules callflow.Rules
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
@@ -85,11 +86,15 @@ func (tx *Tx) createNotification(ctx context.Context, e notifyEvent, rules callf
 }
 
 // notifyMissedCall tells the owner of a call that just became missed.
-func (tx *Tx) notifyMissedCall(ctx context.Context, call *Call, org Org, rules callflow.Rules, now time.Time) (string, error) {
+// human is the caller's number as the owner reads it, when the caller worked it out.
+func (tx *Tx) notifyMissedCall(ctx context.Context, call *Call, org Org, rules callflow.Rules, now time.Time, human string) (string, error) {
+	if human == "" {
+		human = callflow.HumanPhone(call.From, call.To)
+	}
 	return tx.createNotification(ctx, notifyEvent{
 		org: org, key: "call:" + call.CallSID, kind: NotifyMissedCall, callSID: call.CallSID,
 		caller: call.From, from: call.To,
-		body: callflow.MissedCallNotice(callflow.HumanPhone(call.From, call.To), call.TextbackQueued),
+		body: callflow.MissedCallNotice(human, call.TextbackQueued),
 	}, rules, now)
 }
 
@@ -103,7 +108,7 @@ func (tx *Tx) notifyReply(ctx context.Context, m InboundSMS, now time.Time) (str
 	return tx.createNotification(ctx, notifyEvent{
 		org: m.Org, key: "reply:" + m.MessageSID, kind: NotifyReply, msgID: m.MessageSID,
 		caller: m.From, from: m.To, urgent: urgent,
-		body: callflow.ReplyNotice(callflow.HumanPhone(m.From, m.To), body, urgent),
+		body: callflow.ReplyNotice(cmp.Or(m.FromHuman, callflow.HumanPhone(m.From, m.To)), body, urgent),
 	}, m.Rules, now)
 }
 
