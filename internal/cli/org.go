@@ -283,7 +283,8 @@ func (a *app) orgShowCmd() *cobra.Command {
 			t := newTable(a.stdout, "FIELD", "VALUE")
 			for _, kv := range [][2]string{
 				{"slug", v.Slug}, {"name", v.Name}, {"timezone", v.Timezone}, {"numbers", strings.Join(v.Numbers, " ")},
-				{"forward_to", dash(v.ForwardTo)}, {"textback_enabled", fmt.Sprint(v.Textback)},
+				{"forward_to", dash(v.ForwardTo)}, {"twilio_account", cmp.Or(v.TwilioAccount, "main account")},
+				{"textback_enabled", fmt.Sprint(v.Textback)},
 				{"notify", dash(v.Notify)}, {"hours", cmp.Or(v.Hours, "always open")},
 				{"textback_template", dash(v.TextbackTemplate)}, {"after_hours_template", dash(v.AfterHoursTemplate)},
 				{"urgent_keywords", strings.Join(v.UrgentKeywords, ", ")}, {"min_answer_seconds", fmt.Sprint(v.MinAnswerSeconds)},

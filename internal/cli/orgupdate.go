@@ -11,6 +11,7 @@ import (
 
 	"github.com/callsnare/callsnare/internal/callflow"
 	"github.com/callsnare/callsnare/internal/store"
+	"github.com/callsnare/callsnare/internal/twilio"
 )
 
 // ownerOptions are the settings about telling the owner and business hours, shared by
@@ -97,6 +98,7 @@ input changes nothing. A running serve acts on the change from the next delivery
 	f.StringVar(&o.region, "region", "US", "country for numbers written without +country code")
 	f.IntVar(&o.minAnswer, "min-answer-seconds", 0, "a forwarded call shorter than this counts as missed (voicemail)")
 	f.BoolVar(&o.textback, "textback", true, "text back missed calls (--textback=false to stop)")
+	f.StringVar(&o.twilioAccount, "twilio-account", "", `Twilio account (AC...) that owns the numbers ("" for the main account, twilio.account_sid)`)
 	f.StringArrayVar(&o.addNumbers, "add-number", nil, "track one more Twilio number; repeat for several")
 	f.StringArrayVar(&o.removeNs, "remove-number", nil, "stop tracking a number of this org; repeat for several")
 	o.owner.flags(f)
@@ -149,6 +151,12 @@ func (o *orgUpdateOptions) validate(f *pflag.FlagSet) (store.OrgUpdate, error) {
 	if given("textback") {
 		u.TextbackEnabled = &o.textback
 	}
+	if given("twilio-account") {
+		if o.twilioAccount != "" && !twilio.ValidSID(o.twilioAccount, "AC") {
+			errs = append(errs, fmt.Sprintf("--twilio-account %q: want AC and 32 hex digits", o.twilioAccount))
+		}
+		u.TwilioAccount = &o.twilioAccount
+	}
 	errs = append(errs, o.owner.validate(o.region)...)
 	if given("notify") {
 		u.NotifyNumber = &o.owner.notify
@@ -187,6 +195,7 @@ func (o *orgUpdateOptions) validate(f *pflag.FlagSet) (store.OrgUpdate, error) {
 
 // orgSettingsView is the part of an org's JSON its settings make.
 type orgSettingsView struct {
+	TwilioAccount      string   `json:"twilio_account"` // "": the main account
 	Notify             string   `json:"notify"`
 	Hours              string   `json:"hours"`
 	TextbackTemplate   string   `json:"textback_template"`
@@ -196,7 +205,7 @@ type orgSettingsView struct {
 }
 
 func settingsView(o store.Org) orgSettingsView {
-	return orgSettingsView{Notify: o.NotifyNumber, Hours: o.Hours, TextbackTemplate: o.TextbackTemplate,
+	return orgSettingsView{TwilioAccount: o.TwilioAccount, Notify: o.NotifyNumber, Hours: o.Hours, TextbackTemplate: o.TextbackTemplate,
 		AfterHoursTemplate: o.AfterHoursTemplate, UrgentKeywords: callflow.UrgentKeywords(o.UrgentKeywords),
 		MinAnswerSeconds: o.MinAnswerSeconds}
 }

@@ -91,6 +91,7 @@ func (s *Store) CreateOrg(ctx context.Context, in NewOrg, now time.Time) (Org, e
 type OrgUpdate struct {
 	Name, Timezone, ForwardTo, NotifyNumber, TextbackTemplate *string
 	Hours, AfterHoursTemplate, UrgentKeywords                 *string
+	TwilioAccount                                             *string // "": the main account
 	MinAnswerSeconds                                          *int
 	TextbackEnabled                                           *bool
 	AddNumbers, RemoveNumbers                                 []string
@@ -119,7 +120,8 @@ func (s *Store) UpdateOrg(ctx context.Context, slug string, u OrgUpdate, now tim
 			v   *string
 		}{{"name", u.Name}, {"timezone", u.Timezone}, {"forward_to", u.ForwardTo}, {"notify_number", u.NotifyNumber},
 			{"textback_template", u.TextbackTemplate}, {"hours", u.Hours},
-			{"after_hours_template", u.AfterHoursTemplate}, {"urgent_keywords", u.UrgentKeywords}} {
+			{"after_hours_template", u.AfterHoursTemplate}, {"urgent_keywords", u.UrgentKeywords},
+			{"twilio_account", u.TwilioAccount}} {
 			if c.v != nil {
 				set(c.col, *c.v)
 			}
