@@ -268,27 +268,7 @@ func (s *Server) twilioRoute(spec twilioRouteSpec) http.Handler {
 		}
 		d.at = start
 		tracked, caller := spec.numbers(d.params)
-		ev.CallSID, ev.Caller = d.params["CallSid"], caller
-		org, err := s.store.OrgByNumber(r.Context(), tracked)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			a := spec.unmatched()
-			ev.Status, ev.Error = store.StatusUnmatched, "no org tracks "+tracked
-			s.finish(w, r, ev, a, start)
-			return
-		case err != nil:
-			s.failWith(w, r, ev, twilioError(err, spec.voice), err, start)
-			return
-		}
-		d.org = org
-		ev.OrgID = store.NullID(org.ID)
-		// A delivery touches only an org of the account that sent it, whoever signed it:
-		// a subaccount's token must not reach another account's org.
-		if owner := s.accountOf(org); owner != "" && d.params["AccountSid"] != owner {
-			s.refuseDelivery(w, r, ev, spec, nil, refuse(http.StatusForbidden, "account %s does not own %s", d.params["AccountSid"], d.params["To"]))
-			return
-		}
-		ev.DedupeKey = spec.key(d.params)
+		callSID := d.params["CallSid"]
 		if !spec.outbound {
 			d.callerHuman = callflow.HumanPhone(caller, tracked)
 		}
@@ -296,11 +276,44 @@ func (s *Server) twilioRoute(spec twilioRouteSpec) http.Handler {
 		// the deadline does.
 		ctx, cancel := s.commitContext(r)
 		defer cancel()
+		// The org is found where it costs least: in the transaction on PostgreSQL, on the
+		// read pool beside SQLite's one writer.
+		orgOf := func(tx *store.Tx) (store.Org, error) { return tx.OrgByNumber(ctx, tracked) }
+		if !s.store.ReadsInWrites() {
+			org, err := s.store.OrgByNumber(r.Context(), tracked)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				s.failWith(w, r, ev, twilioError(err, spec.voice), err, start)
+				return
+			}
+			orgOf = func(*store.Tx) (store.Org, error) { return org, err }
+		}
 		// Keyed by caller: a caller's calls, lead, messages and opt-out are written under
-		// the caller's lock. The answer is decided inside the transaction: what a caller is
-		// promised depends on what this delivery applied.
+		// the caller's lock. The answer is decided inside the transaction: what a caller
+		// is promised depends on what this delivery applied. The unit may run again alone
+		// if its batch fails: it sets every field it decides.
 		var a answer
 		err = s.store.WriteFor(ctx, store.CallerKey(caller), func(tx *store.Tx) error {
+			ev.CallSID, ev.Caller, ev.OrgID, ev.DedupeKey, ev.Error = callSID, caller, store.NullID(0), "", ""
+			org, err := orgOf(tx)
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				a = spec.unmatched()
+				ev.Status, ev.Error, ev.DuplicateOf = store.StatusUnmatched, "no org tracks "+tracked, store.NullID(0)
+				return s.logAnswer(ctx, tx, ev, a, start)
+			case err != nil:
+				return err
+			}
+			d.org = org
+			ev.OrgID = store.NullID(org.ID)
+			// A delivery touches only an org of the account that sent it, whoever signed
+			// it: a subaccount's token must not reach another account's org.
+			if owner := s.accountOf(org); owner != "" && d.params["AccountSid"] != owner {
+				refusal := refuse(http.StatusForbidden, "account %s does not own %s", d.params["AccountSid"], d.params["To"])
+				a = twilioError(refusal, spec.voice)
+				ev.Status, ev.Error, ev.DuplicateOf = store.StatusRejected, refusal.Error(), store.NullID(0)
+				return s.logAnswer(ctx, tx, ev, a, start)
+			}
+			ev.DedupeKey = spec.key(d.params)
 			claimed, dupOf, err := tx.Claim(ctx, ev.DedupeKey, start)
 			if err != nil {
 				return err
@@ -329,9 +342,7 @@ func (s *Server) twilioRoute(spec twilioRouteSpec) http.Handler {
 					return err
 				}
 			}
-			ev.HTTPStatus, ev.ResponseBody = a.status, a.body
-			ev.SetLatency(s.now().Sub(start))
-			return tx.InsertEvidence(ctx, ev)
+			return s.logAnswer(ctx, tx, ev, a, start)
 		})
 		if err != nil {
 			s.failWith(w, r, ev, twilioError(err, spec.voice), err, start)
@@ -341,6 +352,13 @@ func (s *Server) twilioRoute(spec twilioRouteSpec) http.Handler {
 		s.metrics.Delivery(r.URL.Path, ev.Status)
 		a.write(w)
 	})
+}
+
+// logAnswer writes a delivery's evidence with the answer it gets, in its transaction.
+func (s *Server) logAnswer(ctx context.Context, tx *store.Tx, ev *store.Evidence, a answer, start time.Time) error {
+	ev.HTTPStatus, ev.ResponseBody = a.status, a.body
+	ev.SetLatency(s.now().Sub(start))
+	return tx.InsertEvidence(ctx, ev)
 }
 
 // accountOf is the Twilio account that owns an org's numbers, "" when unknown (no main
