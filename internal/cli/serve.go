@@ -86,6 +86,15 @@ func (a *app) serviceConfig() service.Config {
 // 400 trades a few tens of MiB for it.
 const serveGCPercent = 400
 
+// listenAddr is where serve listens: the configured address, except that --demo stays on
+// loopback unless an address was chosen (flag, environment or config file).
+func listenAddr(configured string, demo, chosen bool) string {
+	if demo && !chosen {
+		return demoAddr
+	}
+	return configured
+}
+
 func (a *app) runServe(ctx context.Context, o serveOptions) error {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(serveGCPercent)
@@ -116,11 +125,7 @@ func (a *app) runServe(ctx context.Context, o serveOptions) error {
 	if err != nil {
 		return err
 	}
-	addr := a.cfg.Addr
-	if o.demo && !o.addrSet {
-		addr = demoAddr
-	}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := net.Listen("tcp", listenAddr(a.cfg.Addr, o.demo, o.addrSet))
 	if err != nil {
 		_ = svc.Close(context.Background())
 		return fmt.Errorf("listen: %w", err)
