@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -176,7 +177,7 @@ func (s *Store) TextbackState(ctx context.Context, callSID string, cooldown time
 		BillingStatus   string `db:"billing_status"`
 		TextbackEnabled bool   `db:"textback_enabled"`
 	}
-	err := s.db.GetContext(ctx, &row, s.rebind(`SELECT m.id, m.org_id, m.lead_id, m.direction, m.call_sid, m.sid,
+	const q = `SELECT m.id, m.org_id, m.lead_id, m.direction, m.call_sid, m.sid,
 		m.from_number, m.to_number, m.body, m.status, m.reason, m.error, m.attempts, m.created_at, m.updated_at,
 		m.attempted_at, m.sent_at, m.error_code, m.error_message, m.media,
 		COALESCE(c.outcome, '') AS outcome,
@@ -190,7 +191,26 @@ func (s *Store) TextbackState(ctx context.Context, callSID string, cooldown time
 		LEFT JOIN calls c ON c.call_sid = m.call_sid
 		LEFT JOIN opt_outs oo ON oo.org_id = m.org_id AND oo.phone = m.to_number
 		LEFT JOIN org_billing b ON b.org_id = m.org_id
-		WHERE m.call_sid = ?`), T(now.Add(-cooldown)), callSID)
+		WHERE m.call_sid = ?`
+	var err error
+	if s.ReadsInWrites() {
+		// On PostgreSQL the read rides a write batch's round instead of a round trip of
+		// its own on the read pool. No row is an answer, not a failure of the batch.
+		found := false
+		err = s.Write(ctx, func(tx *Tx) error {
+			err := tx.get(ctx, &row, q, T(now.Add(-cooldown)), callSID)
+			found = err == nil
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil
+			}
+			return err
+		})
+		if err == nil && !found {
+			err = sql.ErrNoRows
+		}
+	} else {
+		err = s.db.GetContext(ctx, &row, s.rebind(q), T(now.Add(-cooldown)), callSID)
+	}
 	if err != nil {
 		return TextbackState{}, fmt.Errorf("text-back %s: %w", callSID, classify(err))
 	}
