@@ -226,7 +226,7 @@ func lockNumber(subject string) int32 {
 // units share rows (calls, lead, messages, opt-out), so they run in order in their
 // caller's lane; callers share none of them, so different callers' units run side by side.
 // Every other unit (billing, whose customers may share an org; evidence alone; orgs) runs
-// in one lane, in batch order, as all units did before lanes.
+// in one lane, in batch order.
 func laneOf(subject string) int64 {
 	if strings.HasPrefix(subject, callerPrefix) {
 		return int64(lockNumber(subject))
