@@ -20,8 +20,7 @@ import (
 // Queue is what the handlers need of the job queue: enqueueing inside the transaction
 // that decided the job, so that a job exists if and only if its decision was committed.
 type Queue interface {
-	EnqueueTextback(ctx context.Context, tx *store.Tx, callSID string) error
-	EnqueueSettle(ctx context.Context, tx *store.Tx, callSID string, at time.Time) error
+	EnqueueCallJobs(ctx context.Context, tx *store.Tx, c store.CallChange) error
 	EnqueueNotify(ctx context.Context, tx *store.Tx, eventKey string) error
 }
 

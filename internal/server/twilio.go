@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -213,20 +212,8 @@ func (s *Server) applyCallFact(ctx context.Context, tx *store.Tx, d *twilioDeliv
 	if err != nil {
 		return applied{}, err
 	}
-	if c.TextbackJob {
-		if err := s.queue.EnqueueTextback(ctx, tx, c.Call.CallSID); err != nil {
-			return applied{}, fmt.Errorf("enqueue text-back: %w", err)
-		}
-	}
-	if !c.SettleAt.IsZero() {
-		if err := s.queue.EnqueueSettle(ctx, tx, c.Call.CallSID, c.SettleAt); err != nil {
-			return applied{}, fmt.Errorf("enqueue settle: %w", err)
-		}
-	}
-	if c.NotifyKey != "" {
-		if err := s.queue.EnqueueNotify(ctx, tx, c.NotifyKey); err != nil {
-			return applied{}, fmt.Errorf("enqueue notification: %w", err)
-		}
+	if err := s.queue.EnqueueCallJobs(ctx, tx, c); err != nil {
+		return applied{}, err
 	}
 	return applied{call: c.Call}, nil
 }
@@ -294,11 +281,12 @@ func (s *Server) twilioRoute(spec twilioRouteSpec) http.Handler {
 		var a answer
 		err = s.store.WriteFor(ctx, store.CallerKey(caller), func(tx *store.Tx) error {
 			ev.CallSID, ev.Caller, ev.OrgID, ev.DedupeKey, ev.Error = callSID, caller, store.NullID(0), "", ""
+			ev.DuplicateOf = store.NullID(0)
 			org, err := orgOf(tx)
 			switch {
 			case errors.Is(err, store.ErrNotFound):
 				a = spec.unmatched()
-				ev.Status, ev.Error, ev.DuplicateOf = store.StatusUnmatched, "no org tracks "+tracked, store.NullID(0)
+				ev.Status, ev.Error = store.StatusUnmatched, "no org tracks "+tracked
 				return s.logAnswer(ctx, tx, ev, a, start)
 			case err != nil:
 				return err
@@ -310,7 +298,7 @@ func (s *Server) twilioRoute(spec twilioRouteSpec) http.Handler {
 			if owner := s.accountOf(org); owner != "" && d.params["AccountSid"] != owner {
 				refusal := refuse(http.StatusForbidden, "account %s does not own %s", d.params["AccountSid"], d.params["To"])
 				a = twilioError(refusal, spec.voice)
-				ev.Status, ev.Error, ev.DuplicateOf = store.StatusRejected, refusal.Error(), store.NullID(0)
+				ev.Status, ev.Error = store.StatusRejected, refusal.Error()
 				return s.logAnswer(ctx, tx, ev, a, start)
 			}
 			ev.DedupeKey = spec.key(d.params)

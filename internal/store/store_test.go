@@ -197,40 +197,78 @@ func TestClaimUnderConcurrency(t *testing.T) {
 }
 
 // TestWriterIsolatesAFailingUnit: a unit that fails in a batch must not take the others
-// down with it, and must leave nothing behind itself.
+// down with it, and must leave nothing behind itself; whether it fails on its own (an
+// error of its code) or the database refuses one of its statements, which on PostgreSQL
+// aborts the whole transaction. Units of no subject run one after another; units of
+// different callers run side by side on PostgreSQL, their statements in the same rounds.
 func TestWriterIsolatesAFailingUnit(t *testing.T) {
-	forEachDB(t, func(t *testing.T, st *store.Store) {
-		ctx := context.Background()
-		org := acme(t, st)
-		var wg sync.WaitGroup
-		errs := make([]error, 30)
-		for i := range errs {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				errs[i] = st.Write(ctx, func(tx *store.Tx) error {
-					if _, err := tx.Exec(ctx, `INSERT INTO leads (org_id, phone, status, created_at, updated_at) VALUES (?, ?, 'open', ?, ?)`,
-						org.ID, fmt.Sprintf("+1512555%04d", i), store.T(now), store.T(now)); err != nil {
-						return err
+	const taken = "taken"
+	tests := []struct {
+		name string
+		// write runs unit i: on its own, or keyed to a caller of its own.
+		write func(st *store.Store, ctx context.Context, i int, fn func(*store.Tx) error) error
+		// fail makes a unit fail after its first write.
+		fail func(ctx context.Context, tx *store.Tx) error
+	}{
+		{
+			name: "error of its own, units of no subject",
+			write: func(st *store.Store, ctx context.Context, _ int, fn func(*store.Tx) error) error {
+				return st.Write(ctx, fn)
+			},
+			fail: func(context.Context, *store.Tx) error { return errors.New("boom") },
+		},
+		{
+			name: "statement refused, units of different callers",
+			write: func(st *store.Store, ctx context.Context, i int, fn func(*store.Tx) error) error {
+				return st.WriteFor(ctx, store.CallerKey(fmt.Sprintf("+1512556%04d", i)), fn)
+			},
+			fail: func(ctx context.Context, tx *store.Tx) error {
+				_, err := tx.Exec(ctx, `INSERT INTO webhook_claims (dedupe_key, created_at) VALUES (?, ?)`, taken, store.T(now))
+				return err
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			forEachDB(t, func(t *testing.T, st *store.Store) {
+				ctx := context.Background()
+				if err := st.Write(ctx, func(tx *store.Tx) error {
+					_, err := tx.Exec(ctx, `INSERT INTO webhook_claims (dedupe_key, created_at) VALUES (?, ?)`, taken, store.T(now))
+					return err
+				}); err != nil {
+					t.Fatal(err)
+				}
+				var wg sync.WaitGroup
+				errs := make([]error, 30)
+				for i := range errs {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						errs[i] = tt.write(st, ctx, i, func(tx *store.Tx) error {
+							if _, err := tx.Exec(ctx, `INSERT INTO webhook_claims (dedupe_key, created_at) VALUES (?, ?)`,
+								fmt.Sprintf("unit:%d", i), store.T(now)); err != nil {
+								return err
+							}
+							if i%3 == 0 {
+								return tt.fail(ctx, tx)
+							}
+							return nil
+						})
+					}()
+				}
+				wg.Wait()
+				for i, err := range errs {
+					if (err != nil) != (i%3 == 0) {
+						t.Errorf("unit %d: %v", i, err)
 					}
-					if i%3 == 0 {
-						return errors.New("boom")
-					}
-					return nil
-				})
-			}()
-		}
-		wg.Wait()
-		for i, err := range errs {
-			if (err != nil) != (i%3 == 0) {
-				t.Errorf("unit %d: %v", i, err)
-			}
-		}
-		var n int
-		if err := st.ReadPool().Get(&n, `SELECT COUNT(*) FROM leads`); err != nil || n != 20 {
-			t.Errorf("%d leads, want 20 (%v)", n, err)
-		}
-	})
+				}
+				var n int
+				if err := st.ReadPool().Get(&n, `SELECT COUNT(*) FROM webhook_claims WHERE dedupe_key LIKE 'unit:%'`); err != nil || n != 20 {
+					t.Errorf("%d rows of the units, want 20: one of each unit that did not fail (%v)", n, err)
+				}
+			})
+		})
+	}
 }
 
 // TestCallFactsInAnyOrder applies a call's facts in random orders, with duplicates, and
