@@ -196,17 +196,15 @@ func (s *Store) TextbackState(ctx context.Context, callSID string, cooldown time
 	if s.ReadsInWrites() {
 		// On PostgreSQL the read rides a write batch's round instead of a round trip of
 		// its own on the read pool. No row is an answer, not a failure of the batch.
-		found := false
+		var read error
 		err = s.Write(ctx, func(tx *Tx) error {
-			err := tx.get(ctx, &row, q, T(now.Add(-cooldown)), callSID)
-			found = err == nil
-			if errors.Is(err, sql.ErrNoRows) {
+			if read = tx.get(ctx, &row, q, T(now.Add(-cooldown)), callSID); errors.Is(read, sql.ErrNoRows) {
 				return nil
 			}
-			return err
+			return read
 		})
-		if err == nil && !found {
-			err = sql.ErrNoRows
+		if err == nil {
+			err = read
 		}
 	} else {
 		err = s.db.GetContext(ctx, &row, s.rebind(q), T(now.Add(-cooldown)), callSID)
