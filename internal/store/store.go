@@ -86,9 +86,11 @@ func ParseDSN(dsn string) (Driver, string, error) {
 }
 
 // sqliteDSN adds the pragmas every connection needs: WAL so readers never block the writer,
-// a busy timeout no longer than a delivery's deadline, full sync so that an acknowledged webhook survives a power cut, foreign
-// keys, and BEGIN IMMEDIATE so that a write transaction takes the lock up front and can
-// never deadlock into SQLITE_BUSY halfway through.
+// a busy timeout no longer than a delivery's deadline, full sync so that an acknowledged
+// webhook survives a power cut, foreign keys, statement journals in memory rather than in
+// temporary files (each upsert writes one), and BEGIN IMMEDIATE so that a write
+// transaction takes the lock up front and can never deadlock into SQLITE_BUSY halfway
+// through.
 func sqliteDSN(pathAndQuery string, readOnly bool, busy time.Duration) string {
 	path, query, _ := strings.Cut(pathAndQuery, "?")
 	v, _ := url.ParseQuery(query)
@@ -99,7 +101,7 @@ func sqliteDSN(pathAndQuery string, readOnly bool, busy time.Duration) string {
 		v.Add("_pragma", "query_only(1)")
 		v.Set("mode", "ro")
 	} else {
-		for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)"} {
+		for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)", "temp_store(MEMORY)"} {
 			v.Add("_pragma", p)
 		}
 		v.Set("_txlock", "immediate")
