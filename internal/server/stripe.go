@@ -89,7 +89,7 @@ func (s *Server) handleStripe() http.Handler {
 			}
 			ev.HTTPStatus, ev.ResponseBody = a.status, a.body
 			ev.SetLatency(s.now().Sub(start))
-			return tx.InsertEvidence(ctx, ev)
+			return tx.AddEvidence(ctx, ev)
 		})
 		if err != nil {
 			s.failWith(w, r, ev, stripeError(err), err, start)

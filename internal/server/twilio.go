@@ -346,7 +346,7 @@ func (s *Server) twilioRoute(spec twilioRouteSpec) http.Handler {
 func (s *Server) logAnswer(ctx context.Context, tx *store.Tx, ev *store.Evidence, a answer, start time.Time) error {
 	ev.HTTPStatus, ev.ResponseBody = a.status, a.body
 	ev.SetLatency(s.now().Sub(start))
-	return tx.InsertEvidence(ctx, ev)
+	return tx.AddEvidence(ctx, ev)
 }
 
 // accountOf is the Twilio account that owns an org's numbers, "" when unknown (no main

@@ -98,13 +98,13 @@ func (tx *Tx) ApplyCallFact(ctx context.Context, f CallFact, rules callflow.Rule
 		return CallChange{}, fmt.Errorf("upsert call: %w", classify(err))
 	}
 	ff := f.Fact
-	_, err = tx.exec(ctx, `INSERT INTO call_facts (call_sid, kind, dial_status,
+	err = tx.execLater(ctx, "insert call fact", `INSERT INTO call_facts (call_sid, kind, dial_status,
 		dial_call_sid, dial_duration, call_status, call_duration, sequence_number, received_at, log_id)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		f.CallSID, string(ff.Kind), ff.DialStatus, ff.DialCallSID, ff.DialDuration, ff.CallStatus,
 		ff.CallDuration, ff.Sequence, at, NullID(f.LogID))
 	if err != nil {
-		return CallChange{}, fmt.Errorf("insert call fact: %w", classify(err))
+		return CallChange{}, err
 	}
 	var known []callflow.Fact
 	if call.FactCount == 1 { // the call's first fact: it is all there is to decide on
@@ -141,9 +141,9 @@ func (tx *Tx) SettleCall(ctx context.Context, callSID string, rules callflow.Rul
 		return CallChange{}, fmt.Errorf("settle %s: %w", callSID, classify(err))
 	}
 	if n == 0 {
-		if _, err := tx.exec(ctx, `INSERT INTO call_facts (call_sid, kind, received_at)
+		if err := tx.execLater(ctx, "settle "+callSID, `INSERT INTO call_facts (call_sid, kind, received_at)
 			VALUES (?, 'settled', ?)`, callSID, T(now)); err != nil {
-			return CallChange{}, fmt.Errorf("settle %s: %w", callSID, classify(err))
+			return CallChange{}, err
 		}
 	}
 	return tx.decideCall(ctx, call, nil, org, rules, now, "")
@@ -199,9 +199,10 @@ func (tx *Tx) decideCall(ctx context.Context, call Call, known []callflow.Fact, 
 		call.LeadID = NullID(id)
 	}
 	if t.Changed {
-		if _, err := tx.exec(ctx, `UPDATE calls SET outcome = ?, reason = ?, dial_status = ?, call_status = ?, lead_id = ?
-			WHERE call_sid = ?`, string(t.Outcome), t.Reason, t.DialStatus, t.CallStatus, call.LeadID, call.CallSID); err != nil {
-			return CallChange{}, fmt.Errorf("update call outcome: %w", classify(err))
+		if err := tx.execLater(ctx, "update call outcome", `UPDATE calls SET outcome = ?, reason = ?, dial_status = ?,
+			call_status = ?, lead_id = ? WHERE call_sid = ?`,
+			string(t.Outcome), t.Reason, t.DialStatus, t.CallStatus, call.LeadID, call.CallSID); err != nil {
+			return CallChange{}, err
 		}
 		call.Outcome, call.Reason, call.DialStatus, call.CallStatus = string(t.Outcome), t.Reason, t.DialStatus, t.CallStatus
 	}
@@ -285,16 +286,24 @@ func (tx *Tx) insertTextback(ctx context.Context, call Call, orgID int64, tb cal
 	return n == 1, nil
 }
 
+// upsertLead opens the lead of (org, phone), or touches it, and returns its id. The upsert
+// takes the lead's row lock.
 func (tx *Tx) upsertLead(ctx context.Context, orgID int64, phone string, now time.Time) (int64, error) {
 	var id int64
-	err := tx.get(ctx, &id, `INSERT INTO leads (org_id, phone, status, created_at, updated_at)
-		VALUES (?, ?, 'open', ?, ?) ON CONFLICT (org_id, phone) DO UPDATE SET updated_at = excluded.updated_at
-		RETURNING id`, orgID, phone, T(now), T(now))
-	if err != nil {
+	if err := tx.get(ctx, &id, leadUpsert+` RETURNING id`, orgID, phone, T(now), T(now)); err != nil {
 		return 0, fmt.Errorf("upsert lead: %w", classify(err))
 	}
 	return id, nil
 }
+
+// touchLead is upsertLead for a unit that only needs the lead's row lock, not its id: the
+// statement goes without waiting (see execLater).
+func (tx *Tx) touchLead(ctx context.Context, orgID int64, phone string, now time.Time) error {
+	return tx.execLater(ctx, "upsert lead", leadUpsert, orgID, phone, T(now), T(now))
+}
+
+const leadUpsert = `INSERT INTO leads (org_id, phone, status, created_at, updated_at)
+	VALUES (?, ?, 'open', ?, ?) ON CONFLICT (org_id, phone) DO UPDATE SET updated_at = excluded.updated_at`
 
 const callSelect = `SELECT c.id, c.call_sid, c.org_id, o.slug AS org_slug, c.from_number, c.to_number,
 	c.started_at, c.outcome, c.reason, c.dial_status, c.call_status, c.lead_id, c.updated_at,

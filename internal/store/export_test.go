@@ -15,3 +15,8 @@ func (tx *Tx) CountClaims(ctx context.Context, prefix string) (int, error) {
 	err := tx.get(ctx, &n, `SELECT COUNT(*) FROM webhook_claims WHERE dedupe_key LIKE ?`, prefix+"%")
 	return n, err
 }
+
+// ExecLater runs execLater, for the store's own tests of statements sent without waiting.
+func (tx *Tx) ExecLater(ctx context.Context, what, q string, args ...any) error {
+	return tx.execLater(ctx, what, q, args...)
+}

@@ -38,10 +38,7 @@ func (tx *Tx) InsertJobs(ctx context.Context, jobs []NewJob, now time.Time) erro
 	for _, j := range jobs {
 		args = append(args, j.Kind, j.Key, j.Args, T(j.RunAt), T(now))
 	}
-	if _, err := tx.exec(ctx, q, args...); err != nil {
-		return fmt.Errorf("insert %d jobs: %w", len(jobs), classify(err))
-	}
-	return nil
+	return tx.execLater(ctx, fmt.Sprintf("insert %d jobs", len(jobs)), q, args...)
 }
 
 const jobColumns = `id, kind, key, args, attempts, run_at, created_at`

@@ -140,20 +140,18 @@ func (tx *Tx) ApplyInboundSMS(ctx context.Context, m InboundSMS) (SMSChange, err
 // refused a send because the caller had opted out there. An opt-out also suppresses that
 // org's text-backs still waiting to go to the phone.
 func (tx *Tx) recordOptOut(ctx context.Context, orgID int64, phone string, optedOut bool, keyword string, at time.Time) error {
-	if _, err := tx.exec(ctx, `INSERT INTO opt_outs (org_id, phone, opted_out, keyword, updated_at)
+	if err := tx.execLater(ctx, "record opt-out", `INSERT INTO opt_outs (org_id, phone, opted_out, keyword, updated_at)
 		VALUES (?, ?, ?, ?, ?) ON CONFLICT (org_id, phone) DO UPDATE SET opted_out = excluded.opted_out,
 		keyword = excluded.keyword, updated_at = excluded.updated_at`,
 		orgID, phone, optedOut, keyword, T(at)); err != nil {
-		return fmt.Errorf("record opt-out: %w", classify(err))
+		return err
 	}
-	if optedOut {
-		if _, err := tx.exec(ctx, `UPDATE messages SET status = 'suppressed', reason = ?, updated_at = ?
-			WHERE org_id = ? AND to_number = ? AND direction = 'outbound' AND status = 'queued'`,
-			string(callflow.SuppressOptedOut), T(at), orgID, phone); err != nil {
-			return fmt.Errorf("cancel text-backs: %w", classify(err))
-		}
+	if !optedOut {
+		return nil
 	}
-	return nil
+	return tx.execLater(ctx, "cancel text-backs", `UPDATE messages SET status = 'suppressed', reason = ?, updated_at = ?
+		WHERE org_id = ? AND to_number = ? AND direction = 'outbound' AND status = 'queued'`,
+		string(callflow.SuppressOptedOut), T(at), orgID, phone)
 }
 
 // TextbackState is everything the text-back job decides with.
@@ -282,9 +280,10 @@ type MessageStatus struct {
 // and whether any message of ours has that SID; a callback for a SID not recorded yet is
 // kept and folded in once the send records it.
 func (tx *Tx) ApplyMessageStatus(ctx context.Context, m MessageStatus) (callSID string, matched bool, err error) {
-	if _, err := tx.exec(ctx, `INSERT INTO message_status_events (message_sid, status, error_code, error_message, received_at)
-		VALUES (?, ?, ?, ?, ?)`, m.SID, m.Status, m.ErrorCode, m.ErrorMessage, T(m.At)); err != nil {
-		return "", false, fmt.Errorf("record message status: %w", classify(err))
+	if err := tx.execLater(ctx, "record message status", `INSERT INTO message_status_events (message_sid, status,
+		error_code, error_message, received_at) VALUES (?, ?, ?, ?, ?)`,
+		m.SID, m.Status, m.ErrorCode, m.ErrorMessage, T(m.At)); err != nil {
+		return "", false, err
 	}
 	var found []sql.NullString
 	if err := tx.sel(ctx, &found, `SELECT call_sid FROM messages WHERE sid = ? AND direction = 'outbound'`, m.SID); err != nil {
@@ -313,10 +312,7 @@ func (tx *Tx) moveStatus(ctx context.Context, m MessageStatus) error {
 	for _, b := range below {
 		args = append(args, b)
 	}
-	if _, err := tx.exec(ctx, q, args...); err != nil {
-		return fmt.Errorf("move message %s to %s: %w", m.SID, m.Status, classify(err))
-	}
-	return nil
+	return tx.execLater(ctx, fmt.Sprintf("move message %s to %s", m.SID, m.Status), q, args...)
 }
 
 // foldStatusEvents applies, in arrival order, the callbacks stored for a SID.
@@ -348,7 +344,7 @@ func (tx *Tx) foldStatusEvents(ctx context.Context, sid string, now time.Time) e
 func (s *Store) ClaimTextbackSend(ctx context.Context, m Message, cooldown time.Duration, now time.Time) (bool, error) {
 	var claimed bool
 	err := s.WriteFor(ctx, CallerKey(m.To), func(tx *Tx) error {
-		if _, err := tx.upsertLead(ctx, m.OrgID, m.To, now); err != nil {
+		if err := tx.touchLead(ctx, m.OrgID, m.To, now); err != nil {
 			return err
 		}
 		res, err := tx.exec(ctx, `UPDATE messages SET status = 'sending', attempts = attempts + 1,

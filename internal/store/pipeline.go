@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -23,13 +24,18 @@ import (
 // Units of one subject run one after another in one lane, so their statements keep their
 // order; lanes only meet on rows no two subjects share. A unit's statements are the same
 // whether it runs in a lane or alone.
+//
+// A statement whose result its unit does not read (an insert of evidence, of a fact, of a
+// job) does not wait for a round of its own: it goes with the next statement that is
+// waited on, or with the commit. So do BEGIN and the subject locks, with the first round.
 type pipeline struct {
 	conn *pgx.Conn
 	ctx  context.Context
 
 	mu      sync.Mutex
 	lanes   int         // lanes that may still ask for a statement
-	waiting []*pipeStmt // asked for this round
+	waiting []*pipeStmt // for the next round, in the order the lanes asked
+	asked   int         // lanes waiting on a result of the next round
 	failed  error       // once a round failed, the transaction is lost: fail fast
 }
 
@@ -38,8 +44,11 @@ type pipeStmt struct {
 	sql  string
 	args []any
 	scan func(pgx.Rows) error // nil for a statement whose rows are not read
-	n    int64                // rows affected
-	err  error                // the statement's outcome, as its unit sees it
+	// what names a statement sent without waiting (later), for the error that fails the
+	// transaction if the server refuses it.
+	what string
+	n    int64 // rows affected
+	err  error // the statement's outcome, as its unit sees it
 	// aborted: the server refused the statement (or the connection failed), which ends
 	// the transaction; an error of the unit's own scan (no row) does not.
 	aborted bool
@@ -66,6 +75,7 @@ func (p *pipeline) do(s *pipeStmt) error {
 		return p.failed
 	}
 	p.waiting = append(p.waiting, s)
+	p.asked++
 	round := p.take()
 	p.mu.Unlock()
 	if round != nil {
@@ -73,6 +83,20 @@ func (p *pipeline) do(s *pipeStmt) error {
 	}
 	<-s.done
 	return s.err
+}
+
+// later queues a statement whose result its unit does not read, and returns at once: it
+// goes with the next round its lane waits on, or with the commit, in the order queued. A
+// refusal fails the transaction there.
+func (p *pipeline) later(s *pipeStmt) error {
+	s.done = make(chan struct{})
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.failed != nil {
+		return p.failed
+	}
+	p.waiting = append(p.waiting, s)
+	return nil
 }
 
 // leave says a lane has run all its units; the round it was holding back may go.
@@ -99,11 +123,11 @@ func (p *pipeline) fail(err error) {
 // take returns the round to send when every lane still running is waiting on it.
 // Called with mu held.
 func (p *pipeline) take() []*pipeStmt {
-	if len(p.waiting) == 0 || len(p.waiting) < p.lanes {
+	if p.asked == 0 || p.asked < p.lanes {
 		return nil
 	}
 	round := p.waiting
-	p.waiting = nil
+	p.waiting, p.asked = nil, 0
 	return round
 }
 
@@ -120,16 +144,89 @@ func (p *pipeline) send(round []*pipeStmt) {
 	} else {
 		p.batch(round)
 	}
-	for _, s := range round {
+	first, err := refusal(round)
+	if err == nil {
+		return
+	}
+	p.mu.Lock()
+	if p.failed == nil {
+		p.failed = fmt.Errorf("transaction aborted by an earlier statement: %w", err)
+	}
+	// The statements after the refused one were skipped: they answer with its cause.
+	for _, s := range round[first+1:] {
 		if s.aborted {
-			p.mu.Lock()
-			if p.failed == nil {
-				p.failed = fmt.Errorf("transaction aborted by an earlier statement: %w", s.err)
-			}
-			p.mu.Unlock()
-			return
+			s.err = p.failed
 		}
 	}
+	p.mu.Unlock()
+}
+
+// refusal finds a round's first statement the server refused, which aborted the
+// transaction, and its error; -1 and nil when there is none.
+func refusal(round []*pipeStmt) (int, error) {
+	for i, s := range round {
+		if !s.aborted {
+			continue
+		}
+		if s.what != "" {
+			return i, fmt.Errorf("%s: %w", s.what, classify(s.err))
+		}
+		return i, s.err
+	}
+	return -1, nil
+}
+
+// begin queues the transaction's BEGIN and its subject locks, taken in ascending order
+// (keys is sorted), to go with its first round.
+func (p *pipeline) begin(keys []int32) error {
+	if err := p.later(&pipeStmt{sql: "BEGIN", what: "begin"}); err != nil {
+		return err
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	return p.later(&pipeStmt{sql: lockSQL, args: []any{subjectLockClass, keys}, what: "lock subjects"})
+}
+
+// commit sends the statements still queued (see later) and the commit in one round
+// trip. The transaction is committed only when all of them were taken.
+func (p *pipeline) commit() error {
+	p.mu.Lock()
+	rest, failed := p.waiting, p.failed
+	p.waiting = nil
+	p.mu.Unlock()
+	if failed != nil {
+		return failed
+	}
+	b := &pgx.Batch{}
+	for _, s := range rest {
+		b.Queue(s.sql, s.args...)
+	}
+	b.Queue("COMMIT")
+	br := p.conn.SendBatch(p.ctx, b)
+	for _, s := range rest {
+		_, err := br.Exec()
+		s.fail(err)
+	}
+	tag, err := br.Exec()
+	cerr := br.Close()
+	if _, rerr := refusal(rest); rerr != nil {
+		return rerr
+	}
+	if err = cmp.Or(err, cerr); err != nil {
+		return err
+	}
+	if tag.String() != "COMMIT" {
+		return pgx.ErrTxCommitRollback
+	}
+	return nil
+}
+
+// rollback ends a transaction that will not commit, within a second.
+func (p *pipeline) rollback() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, _ = p.conn.Exec(ctx, "ROLLBACK")
 }
 
 func (p *pipeline) run(s *pipeStmt) {

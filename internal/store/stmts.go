@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"sync"
 
 	"github.com/jmoiron/sqlx"
@@ -107,6 +108,21 @@ func (tx *Tx) exec(ctx context.Context, q string, args ...any) (sql.Result, erro
 		return st.ExecContext(ctx, args...)
 	}
 	return tx.sq.ExecContext(ctx, tx.sq.Rebind(q), args...)
+}
+
+// execLater runs a write statement whose result the unit does not read. On PostgreSQL it
+// does not wait for it: the statement goes with the unit's next statement, or with the
+// commit, in the same round trip, and a refusal fails the transaction there, named by
+// what. On SQLite it runs at once.
+func (tx *Tx) execLater(ctx context.Context, what, q string, args ...any) error {
+	if tx.pipe != nil {
+		args = tx.pgArgs(args)
+		return tx.pipe.later(&pipeStmt{sql: sqlx.Rebind(sqlx.DOLLAR, q), args: args, what: what})
+	}
+	if _, err := tx.exec(ctx, q, args...); err != nil {
+		return fmt.Errorf("%s: %w", what, classify(err))
+	}
+	return nil
 }
 
 // Exec runs a statement written with ? placeholders in the transaction, for what the

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -201,14 +202,24 @@ func TestClaimUnderConcurrency(t *testing.T) {
 // error of its code) or the database refuses one of its statements, which on PostgreSQL
 // aborts the whole transaction. Units of no subject run one after another; units of
 // different callers run side by side on PostgreSQL, their statements in the same rounds.
+// A refused statement sent without waiting for its result fails its unit too, whether a
+// later statement of the unit or the commit carries it, and the error names it.
 func TestWriterIsolatesAFailingUnit(t *testing.T) {
 	const taken = "taken"
+	byCaller := func(st *store.Store, ctx context.Context, i int, fn func(*store.Tx) error) error {
+		return st.WriteFor(ctx, store.CallerKey(fmt.Sprintf("+1512556%04d", i)), fn)
+	}
+	takeLater := func(ctx context.Context, tx *store.Tx) error {
+		return tx.ExecLater(ctx, "take the taken key", `INSERT INTO webhook_claims (dedupe_key, created_at) VALUES (?, ?)`, taken, store.T(now))
+	}
 	tests := []struct {
 		name string
 		// write runs unit i: on its own, or keyed to a caller of its own.
 		write func(st *store.Store, ctx context.Context, i int, fn func(*store.Tx) error) error
 		// fail makes a unit fail after its first write.
 		fail func(ctx context.Context, tx *store.Tx) error
+		// want is what the error of a failed unit says, if anything in particular.
+		want string
 	}{
 		{
 			name: "error of its own, units of no subject",
@@ -226,6 +237,24 @@ func TestWriterIsolatesAFailingUnit(t *testing.T) {
 				_, err := tx.Exec(ctx, `INSERT INTO webhook_claims (dedupe_key, created_at) VALUES (?, ?)`, taken, store.T(now))
 				return err
 			},
+		},
+		{
+			name:  "statement refused without waiting, carried by the commit",
+			write: byCaller,
+			fail:  takeLater,
+			want:  "take the taken key",
+		},
+		{
+			name:  "statement refused without waiting, carried by the unit's next statement",
+			write: byCaller,
+			fail: func(ctx context.Context, tx *store.Tx) error {
+				if err := takeLater(ctx, tx); err != nil {
+					return err
+				}
+				_, err := tx.CountClaims(ctx, "unit:")
+				return err
+			},
+			want: "take the taken key",
 		},
 	}
 	for _, tt := range tests {
@@ -258,7 +287,7 @@ func TestWriterIsolatesAFailingUnit(t *testing.T) {
 				}
 				wg.Wait()
 				for i, err := range errs {
-					if (err != nil) != (i%3 == 0) {
+					if (err != nil) != (i%3 == 0) || err != nil && !strings.Contains(err.Error(), tt.want) {
 						t.Errorf("unit %d: %v", i, err)
 					}
 				}

@@ -13,7 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/jmoiron/sqlx"
@@ -466,7 +465,8 @@ func (w *writer) tryTx(ctx context.Context, locks []int32, fn func(*Tx) error) e
 
 // tryPipelined is tryTx on PostgreSQL: the transaction runs on the pool's connection
 // through pgx itself, whose batches database/sql cannot send, so that its statements go in
-// pipelined rounds.
+// pipelined rounds. It begins and takes its subject locks with its first round, and
+// commits with its last statements: a unit of k dependent statements costs k round trips.
 func (w *writer) tryPipelined(ctx context.Context, locks []int32, fn func(*Tx) error) error {
 	conn, err := w.db.Connx(ctx)
 	if err != nil {
@@ -475,53 +475,23 @@ func (w *writer) tryPipelined(ctx context.Context, locks []int32, fn func(*Tx) e
 	defer conn.Close()
 	return conn.Raw(func(dc any) error {
 		pc := dc.(*stdlib.Conn).Conn()
-		ptx, err := begin(ctx, pc, lockKeys(locks))
-		if err != nil {
-			return err
-		}
 		tx := &Tx{pipe: newPipeline(ctx, pc), driver: w.driver, bound: ctx}
-		if err := tx.finish(ctx, fn); err != nil {
-			// A connection left in a transaction is dropped by the pool.
-			rctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			_ = ptx.Rollback(rctx)
-			cancel()
-			return err
+		err := tx.pipe.begin(lockKeys(locks))
+		if err == nil {
+			err = tx.finish(ctx, fn)
 		}
-		failpoint.Hit(failpoint.StoreBeforeCommit)
-		if err := ptx.Commit(ctx); err != nil {
-			return fmt.Errorf("commit: %w", classifyConn(err))
+		if err == nil {
+			failpoint.Hit(failpoint.StoreBeforeCommit)
+			if err = tx.pipe.commit(); err != nil {
+				err = fmt.Errorf("commit: %w", classifyConn(err))
+			}
 		}
-		return nil
-	})
-}
-
-// begin begins a PostgreSQL transaction and takes its subject locks, in one round trip.
-func begin(ctx context.Context, pc *pgx.Conn, keys []int32) (pgx.Tx, error) {
-	if len(keys) == 0 {
-		ptx, err := pc.Begin(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("begin: %w", classifyConn(err))
+			// A connection left in a transaction is dropped by the pool.
+			tx.pipe.rollback()
 		}
-		return ptx, nil
-	}
-	b := &pgx.Batch{}
-	b.BeginTx(pgx.TxOptions{})
-	b.Queue(lockSQL, subjectLockClass, keys)
-	br := pc.SendBatch(ctx, b)
-	ptx := br.Tx()
-	_, berr := br.Exec()
-	_, lerr := br.Exec()
-	cerr := br.Close()
-	switch {
-	case berr != nil:
-		return nil, fmt.Errorf("begin: %w", classifyConn(berr))
-	case lerr != nil || cerr != nil:
-		rctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_ = ptx.Rollback(rctx)
-		cancel()
-		return nil, fmt.Errorf("lock subjects: %w", classify(cmp.Or(lerr, cerr)))
-	}
-	return ptx, nil
+		return err
+	})
 }
 
 // finish runs a transaction's work up to its commit, once it holds its subject locks:
