@@ -91,10 +91,13 @@ type WriteStats struct {
 	Deadlocks     uint64
 	Serialization uint64
 	Expired       uint64
+	Units         uint64
+	Commits       uint64
+	RoundTrips    uint64
 }
 
-// WatchWrites exports the write path's conflicts and missed deadlines, read from stats on
-// every scrape.
+// WatchWrites exports the write path's conflicts, missed deadlines and batching, read
+// from stats on every scrape.
 func (m *Metrics) WatchWrites(stats func() WriteStats) {
 	if m == nil {
 		return
@@ -112,5 +115,17 @@ func (m *Metrics) WatchWrites(stats func() WriteStats) {
 			Name: "callsnare_write_deadline_exceeded_total",
 			Help: "Writes that could not commit before their deadline (the delivery was answered 503).",
 		}, func() float64 { return float64(stats().Expired) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "callsnare_write_units_total",
+			Help: "Units of work committed (a delivery, a job's step); over transactions, how well writes are batched.",
+		}, func() float64 { return float64(stats().Units) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "callsnare_write_transactions_total",
+			Help: "Write transactions committed.",
+		}, func() float64 { return float64(stats().Commits) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "callsnare_write_round_trips_total",
+			Help: "Round trips of write transactions to PostgreSQL, their begin and commit included (0 on SQLite).",
+		}, func() float64 { return float64(stats().RoundTrips) }),
 	)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 
+	"github.com/callsnare/callsnare/internal/store"
 	"github.com/callsnare/callsnare/internal/storetest"
 	"github.com/callsnare/callsnare/internal/twilio"
 )
@@ -89,7 +90,17 @@ func benchClient() *http.Client {
 	return &http.Client{Transport: &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}}
 }
 
-func reportLatency(b *testing.B, hist *hdrhistogram.Histogram, n int, elapsed time.Duration) {
+// reportLatency reports the rate and latency of n webhooks, and how their writes went
+// since before: units per transaction, and on PostgreSQL round trips per webhook (the
+// text-backs' jobs included).
+func reportLatency(b *testing.B, h *harness, before store.WriteStats, hist *hdrhistogram.Histogram, n int, elapsed time.Duration) {
+	after := h.svc.Store.WriteStats()
+	if commits := after.Commits - before.Commits; commits > 0 {
+		b.ReportMetric(float64(after.Units-before.Units)/float64(commits), "units/commit")
+	}
+	if trips := after.RoundTrips - before.RoundTrips; trips > 0 {
+		b.ReportMetric(float64(trips)/float64(n), "round-trips/webhook")
+	}
 	b.ReportMetric(float64(n)/elapsed.Seconds(), "webhooks/s")
 	b.ReportMetric(float64(hist.ValueAtQuantile(50))/1000, "p50-ms")
 	b.ReportMetric(float64(hist.ValueAtQuantile(99))/1000, "p99-ms")
@@ -121,6 +132,7 @@ func BenchmarkThroughput(b *testing.B) {
 				client := benchClient()
 				h.warmUp(b, client, 1000, 0)
 				var wg sync.WaitGroup
+				before := h.svc.Store.WriteStats()
 				b.ResetTimer()
 				start := time.Now()
 				for range 64 {
@@ -148,7 +160,7 @@ func BenchmarkThroughput(b *testing.B) {
 				wg.Wait()
 				elapsed := time.Since(start)
 				b.StopTimer()
-				reportLatency(b, hist, len(reqs), elapsed)
+				reportLatency(b, h, before, hist, len(reqs), elapsed)
 			})
 		}
 	}
@@ -179,6 +191,7 @@ func BenchmarkLatencyAt1000(b *testing.B) {
 				const interval = time.Millisecond
 				h.warmUp(b, client, 1000, interval)
 				var wg sync.WaitGroup
+				before := h.svc.Store.WriteStats()
 				b.ResetTimer()
 				start := time.Now()
 				for i, r := range reqs {
@@ -201,7 +214,7 @@ func BenchmarkLatencyAt1000(b *testing.B) {
 				wg.Wait()
 				elapsed := time.Since(start)
 				b.StopTimer()
-				reportLatency(b, hist, len(reqs), elapsed)
+				reportLatency(b, h, before, hist, len(reqs), elapsed)
 			})
 		}
 	}

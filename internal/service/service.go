@@ -106,7 +106,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) 
 	})
 	svc.Metrics.WatchWrites(func() metrics.WriteStats {
 		w := st.WriteStats()
-		return metrics.WriteStats{Deadlocks: w.Deadlocks, Serialization: w.Serialization, Expired: w.Expired}
+		return metrics.WriteStats{Deadlocks: w.Deadlocks, Serialization: w.Serialization, Expired: w.Expired,
+			Units: w.Units, Commits: w.Commits, RoundTrips: w.RoundTrips}
 	})
 	svc.Queue, err = jobs.New(jobs.Config{Rules: cfg.Rules, PollInterval: cfg.QueuePoll}, jobs.Deps{Store: st, Sender: sender, Metrics: svc.Metrics, Logger: log, Now: cfg.Now})
 	if err != nil {

@@ -87,28 +87,28 @@ type CallChange struct {
 func (tx *Tx) ApplyCallFact(ctx context.Context, f CallFact, rules callflow.Rules) (CallChange, error) {
 	at := T(f.Fact.At)
 	// The upsert takes the call's row lock, so facts of one call are decided one at a time
-	// even across replicas; each then sees all facts committed before it.
+	// even across replicas; each then sees all facts committed before it, and its own.
 	var call Call
-	err := tx.get(ctx, &call, `INSERT INTO calls (call_sid, org_id, from_number, to_number,
+	upserted := tx.ask(ctx, &call, `INSERT INTO calls (call_sid, org_id, from_number, to_number,
 		started_at, outcome, updated_at, fact_count) VALUES (?, ?, ?, ?, ?, 'forwarded', ?, 1)
 		ON CONFLICT (call_sid) DO UPDATE SET updated_at = excluded.updated_at, fact_count = calls.fact_count + 1,
 		started_at = CASE WHEN excluded.started_at < calls.started_at THEN excluded.started_at ELSE calls.started_at END
 		RETURNING `+callColumns, f.CallSID, f.Org.ID, f.From, f.To, at, at)
-	if err != nil {
-		return CallChange{}, fmt.Errorf("upsert call: %w", classify(err))
-	}
 	ff := f.Fact
-	err = tx.execLater(ctx, "insert call fact", `INSERT INTO call_facts (call_sid, kind, dial_status,
+	if err := tx.execLater(ctx, "insert call fact", `INSERT INTO call_facts (call_sid, kind, dial_status,
 		dial_call_sid, dial_duration, call_status, call_duration, sequence_number, received_at, log_id)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		f.CallSID, string(ff.Kind), ff.DialStatus, ff.DialCallSID, ff.DialDuration, ff.CallStatus,
-		ff.CallDuration, ff.Sequence, at, NullID(f.LogID))
-	if err != nil {
+		ff.CallDuration, ff.Sequence, at, NullID(f.LogID)); err != nil {
 		return CallChange{}, err
 	}
-	var known []callflow.Fact
-	if call.FactCount == 1 { // the call's first fact: it is all there is to decide on
-		known = []callflow.Fact{f.Fact}
+	facts := tx.askFacts(ctx, f.CallSID)
+	if err := upserted(); err != nil {
+		return CallChange{}, fmt.Errorf("upsert call: %w", classify(err))
+	}
+	known, err := facts()
+	if err != nil {
+		return CallChange{}, err
 	}
 	return tx.decideCall(ctx, call, known, f.Org, rules, f.Fact.At, f.FromHuman)
 }
@@ -129,15 +129,18 @@ func (s *Store) CallSubject(ctx context.Context, callSID string) (string, error)
 // outcome. The unit it runs in must be keyed by CallSubject.
 func (tx *Tx) SettleCall(ctx context.Context, callSID string, rules callflow.Rules, now time.Time) (CallChange, error) {
 	var call Call
-	if err := tx.get(ctx, &call, `SELECT `+callColumns+` FROM calls WHERE call_sid = ?`, callSID); err != nil {
+	var org Org
+	var n int
+	loaded := tx.ask(ctx, &call, `SELECT `+callColumns+` FROM calls WHERE call_sid = ?`, callSID)
+	orgLoaded := tx.ask(ctx, &org, `SELECT `+orgColumns+` FROM orgs WHERE id = (SELECT org_id FROM calls WHERE call_sid = ?)`, callSID)
+	counted := tx.ask(ctx, &n, `SELECT COUNT(*) FROM call_facts WHERE call_sid = ? AND kind = 'settled'`, callSID)
+	if err := loaded(); err != nil {
 		return CallChange{}, fmt.Errorf("settle %s: %w", callSID, classify(err))
 	}
-	var org Org
-	if err := tx.get(ctx, &org, `SELECT `+orgColumns+` FROM orgs WHERE id = ?`, call.OrgID); err != nil {
+	if err := orgLoaded(); err != nil {
 		return CallChange{}, fmt.Errorf("settle %s: org: %w", callSID, classify(err))
 	}
-	var n int
-	if err := tx.get(ctx, &n, `SELECT COUNT(*) FROM call_facts WHERE call_sid = ? AND kind = 'settled'`, callSID); err != nil {
+	if err := counted(); err != nil {
 		return CallChange{}, fmt.Errorf("settle %s: %w", callSID, classify(err))
 	}
 	if n == 0 {
@@ -175,7 +178,7 @@ func (tx *Tx) decideCall(ctx context.Context, call Call, known []callflow.Fact, 
 	facts := known
 	if facts == nil {
 		var err error
-		if facts, err = tx.callFacts(ctx, call.CallSID); err != nil {
+		if facts, err = tx.askFacts(ctx, call.CallSID)(); err != nil {
 			return CallChange{}, err
 		}
 	}
@@ -191,12 +194,21 @@ func (tx *Tx) decideCall(ctx context.Context, call Call, known []callflow.Fact, 
 	}, rules)
 	call.OrgSlug = org.Slug
 	c := CallChange{SettleAt: t.SettleAt}
+	// The lead and the caller's standing are asked together: one round trip on PostgreSQL.
+	var leadID int64
+	opened := func() error { return nil }
 	if t.OpenLead {
-		id, err := tx.upsertLead(ctx, org.ID, call.From, now)
-		if err != nil {
-			return CallChange{}, err
-		}
-		call.LeadID = NullID(id)
+		opened = tx.ask(ctx, &leadID, leadUpsert+` RETURNING id`, org.ID, call.From, T(now), T(now))
+	}
+	standing := func() (callflow.Standing, error) { return callflow.Standing{}, nil }
+	if tb := t.Textback; tb != nil && tb.Status == callflow.TextbackQueued {
+		standing = tx.askStanding(ctx, org.ID, call.From, rules)
+	}
+	if err := opened(); err != nil {
+		return CallChange{}, fmt.Errorf("upsert lead: %w", classify(err))
+	}
+	if t.OpenLead {
+		call.LeadID = NullID(leadID)
 	}
 	if t.Changed {
 		if err := tx.execLater(ctx, "update call outcome", `UPDATE calls SET outcome = ?, reason = ?, dial_status = ?,
@@ -208,7 +220,7 @@ func (tx *Tx) decideCall(ctx context.Context, call Call, known []callflow.Fact, 
 	}
 	if tb := t.Textback; tb != nil {
 		if tb.Status == callflow.TextbackQueued {
-			s, err := tx.standing(ctx, org.ID, call.From, rules)
+			s, err := standing()
 			if err != nil {
 				return CallChange{}, err
 			}
@@ -230,8 +242,8 @@ func (tx *Tx) decideCall(ctx context.Context, call Call, known []callflow.Fact, 
 	return c, nil
 }
 
-// callFacts reads back every fact stored for a call.
-func (tx *Tx) callFacts(ctx context.Context, callSID string) ([]callflow.Fact, error) {
+// askFacts asks for every fact stored for a call (see ask).
+func (tx *Tx) askFacts(ctx context.Context, callSID string) func() ([]callflow.Fact, error) {
 	var rows []struct {
 		Kind         string `db:"kind"`
 		DialStatus   string `db:"dial_status"`
@@ -242,34 +254,40 @@ func (tx *Tx) callFacts(ctx context.Context, callSID string) ([]callflow.Fact, e
 		Sequence     int    `db:"sequence_number"`
 		At           Time   `db:"received_at"`
 	}
-	if err := tx.sel(ctx, &rows, `SELECT kind, dial_status, dial_call_sid, dial_duration,
-		call_status, call_duration, sequence_number, received_at FROM call_facts WHERE call_sid = ?`, callSID); err != nil {
-		return nil, fmt.Errorf("load call facts: %w", classify(err))
+	loaded := tx.askAll(ctx, &rows, `SELECT kind, dial_status, dial_call_sid, dial_duration,
+		call_status, call_duration, sequence_number, received_at FROM call_facts WHERE call_sid = ?`, callSID)
+	return func() ([]callflow.Fact, error) {
+		if err := loaded(); err != nil {
+			return nil, fmt.Errorf("load call facts: %w", classify(err))
+		}
+		facts := make([]callflow.Fact, len(rows))
+		for i, r := range rows {
+			facts[i] = callflow.Fact{Kind: callflow.FactKind(r.Kind), DialStatus: r.DialStatus, DialCallSID: r.DialCallSID,
+				DialDuration: r.DialDuration, CallStatus: r.CallStatus, CallDuration: r.CallDuration, Sequence: r.Sequence, At: r.At.Time}
+		}
+		return facts, nil
 	}
-	facts := make([]callflow.Fact, len(rows))
-	for i, r := range rows {
-		facts[i] = callflow.Fact{Kind: callflow.FactKind(r.Kind), DialStatus: r.DialStatus, DialCallSID: r.DialCallSID,
-			DialDuration: r.DialDuration, CallStatus: r.CallStatus, CallDuration: r.CallDuration, Sequence: r.Sequence, At: r.At.Time}
-	}
-	return facts, nil
 }
 
-// standing loads what the text-back rules need of a caller and an org.
-func (tx *Tx) standing(ctx context.Context, orgID int64, phone string, rules callflow.Rules) (callflow.Standing, error) {
+// askStanding asks for what the text-back rules need of a caller and an org (see ask).
+func (tx *Tx) askStanding(ctx context.Context, orgID int64, phone string, rules callflow.Rules) func() (callflow.Standing, error) {
 	var st struct {
 		OptedOut bool   `db:"opted_out"`
 		Billing  string `db:"billing_status"`
 	}
-	if err := tx.get(ctx, &st, `SELECT
+	loaded := tx.ask(ctx, &st, `SELECT
 		COALESCE((SELECT opted_out FROM opt_outs WHERE org_id = ? AND phone = ?), FALSE) AS opted_out,
 		COALESCE((SELECT status FROM org_billing WHERE org_id = ?), '') AS billing_status`,
-		orgID, phone, orgID); err != nil {
-		return callflow.Standing{}, fmt.Errorf("text-back rules: %w", classify(err))
+		orgID, phone, orgID)
+	return func() (callflow.Standing, error) {
+		if err := loaded(); err != nil {
+			return callflow.Standing{}, fmt.Errorf("text-back rules: %w", classify(err))
+		}
+		return callflow.Standing{
+			OptedOut: st.OptedOut,
+			Entitled: !rules.EnforceBilling || billing.Entitled(st.Billing, rules.GracePastDue),
+		}, nil
 	}
-	return callflow.Standing{
-		OptedOut: st.OptedOut,
-		Entitled: !rules.EnforceBilling || billing.Entitled(st.Billing, rules.GracePastDue),
-	}, nil
 }
 
 // insertTextback stores the text-back of a missed call, once per call: the text-back's

@@ -20,3 +20,8 @@ func (tx *Tx) CountClaims(ctx context.Context, prefix string) (int, error) {
 func (tx *Tx) ExecLater(ctx context.Context, what, q string, args ...any) error {
 	return tx.execLater(ctx, what, q, args...)
 }
+
+// Ask runs ask, for the store's own tests of queries that share a round trip.
+func (tx *Tx) Ask(ctx context.Context, dest any, q string, args ...any) func() error {
+	return tx.ask(ctx, dest, q, args...)
+}

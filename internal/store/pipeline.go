@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -33,10 +34,11 @@ type pipeline struct {
 	ctx  context.Context
 
 	mu      sync.Mutex
-	lanes   int         // lanes that may still ask for a statement
-	waiting []*pipeStmt // for the next round, in the order the lanes asked
-	asked   int         // lanes waiting on a result of the next round
-	failed  error       // once a round failed, the transaction is lost: fail fast
+	lanes   int            // lanes that may still ask for a statement
+	waiting []*pipeStmt    // for the next round, in the order the lanes asked
+	asked   int            // lanes waiting on a result of the next round
+	failed  error          // once a round failed, the transaction is lost: fail fast
+	trips   *atomic.Uint64 // counts the round trips
 }
 
 // pipeStmt is one statement of a round and what its unit makes of the result.
@@ -52,11 +54,12 @@ type pipeStmt struct {
 	// aborted: the server refused the statement (or the connection failed), which ends
 	// the transaction; an error of the unit's own scan (no row) does not.
 	aborted bool
+	sent    bool // taken into a round; guarded by the pipeline's mu
 	done    chan struct{}
 }
 
-func newPipeline(ctx context.Context, conn *pgx.Conn) *pipeline {
-	return &pipeline{conn: conn, ctx: ctx, lanes: 1}
+func newPipeline(ctx context.Context, conn *pgx.Conn, trips *atomic.Uint64) *pipeline {
+	return &pipeline{conn: conn, ctx: ctx, lanes: 1, trips: trips}
 }
 
 // setLanes says how many lanes run units from now on; called before they start.
@@ -68,26 +71,15 @@ func (p *pipeline) setLanes(n int) {
 
 // do runs one statement in the next round and returns when its result is in.
 func (p *pipeline) do(s *pipeStmt) error {
-	s.done = make(chan struct{})
-	p.mu.Lock()
-	if p.failed != nil {
-		p.mu.Unlock()
-		return p.failed
+	if err := p.later(s); err != nil {
+		return err
 	}
-	p.waiting = append(p.waiting, s)
-	p.asked++
-	round := p.take()
-	p.mu.Unlock()
-	if round != nil {
-		p.send(round)
-	}
-	<-s.done
-	return s.err
+	return p.await(s)
 }
 
-// later queues a statement whose result its unit does not read, and returns at once: it
-// goes with the next round its lane waits on, or with the commit, in the order queued. A
-// refusal fails the transaction there.
+// later queues a statement and returns at once: it goes with the next round its lane
+// waits on (see await), or with the commit, in the order queued. A statement whose result
+// is not awaited fails the transaction there if the server refuses it.
 func (p *pipeline) later(s *pipeStmt) error {
 	s.done = make(chan struct{})
 	p.mu.Lock()
@@ -97,6 +89,24 @@ func (p *pipeline) later(s *pipeStmt) error {
 	}
 	p.waiting = append(p.waiting, s)
 	return nil
+}
+
+// await returns the result of a queued statement, once the round that carries it is back.
+// A lane waiting here counts as asking for the next round.
+func (p *pipeline) await(s *pipeStmt) error {
+	p.mu.Lock()
+	if !s.sent {
+		p.asked++
+		round := p.take()
+		p.mu.Unlock()
+		if round != nil {
+			p.send(round)
+		}
+	} else {
+		p.mu.Unlock()
+	}
+	<-s.done
+	return s.err
 }
 
 // leave says a lane has run all its units; the round it was holding back may go.
@@ -127,6 +137,9 @@ func (p *pipeline) take() []*pipeStmt {
 		return nil
 	}
 	round := p.waiting
+	for _, s := range round {
+		s.sent = true
+	}
 	p.waiting, p.asked = nil, 0
 	return round
 }
@@ -134,6 +147,7 @@ func (p *pipeline) take() []*pipeStmt {
 // send runs a round on the connection and wakes its units. Only one round is ever in
 // flight: every lane is waiting on this one.
 func (p *pipeline) send(round []*pipeStmt) {
+	p.trips.Add(1)
 	defer func() {
 		for _, s := range round {
 			close(s.done)
@@ -203,6 +217,7 @@ func (p *pipeline) commit() error {
 		b.Queue(s.sql, s.args...)
 	}
 	b.Queue("COMMIT")
+	p.trips.Add(1)
 	br := p.conn.SendBatch(p.ctx, b)
 	for _, s := range rest {
 		_, err := br.Exec()
@@ -226,6 +241,7 @@ func (p *pipeline) commit() error {
 func (p *pipeline) rollback() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
+	p.trips.Add(1)
 	_, _ = p.conn.Exec(ctx, "ROLLBACK")
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jmoiron/sqlx"
 )
 
@@ -123,6 +124,31 @@ func (tx *Tx) execLater(ctx context.Context, what, q string, args ...any) error 
 		return fmt.Errorf("%s: %w", what, classify(err))
 	}
 	return nil
+}
+
+// ask queues a query of one row, scanned into dest, and returns the function that waits
+// for it. On PostgreSQL the queries a unit asks one after another, and the statement it
+// then waits on, share one round trip; each sees the statements queued before it. On
+// SQLite the query runs at once.
+func (tx *Tx) ask(ctx context.Context, dest any, q string, args ...any) func() error {
+	return tx.askWith(scanOne(dest), func() error { return tx.get(ctx, dest, q, args...) }, q, args)
+}
+
+// askAll is ask for a query of rows, scanned into dest, a pointer to a slice.
+func (tx *Tx) askAll(ctx context.Context, dest any, q string, args ...any) func() error {
+	return tx.askWith(scanAll(dest), func() error { return tx.sel(ctx, dest, q, args...) }, q, args)
+}
+
+func (tx *Tx) askWith(scan func(pgx.Rows) error, now func() error, q string, args []any) func() error {
+	if tx.pipe == nil {
+		err := now()
+		return func() error { return err }
+	}
+	s := &pipeStmt{sql: sqlx.Rebind(sqlx.DOLLAR, q), args: tx.pgArgs(args), scan: scan}
+	if err := tx.pipe.later(s); err != nil {
+		return func() error { return err }
+	}
+	return func() error { return tx.pipe.await(s) }
 }
 
 // Exec runs a statement written with ? placeholders in the transaction, for what the

@@ -142,6 +142,9 @@ type writer struct {
 	deadlocks     atomic.Uint64
 	serialization atomic.Uint64
 	expired       atomic.Uint64
+	units         atomic.Uint64 // committed
+	commits       atomic.Uint64
+	trips         atomic.Uint64 // PostgreSQL round trips of write transactions
 
 	mu     sync.RWMutex
 	closed bool
@@ -353,6 +356,7 @@ func (w *writer) run(batch []*unit) {
 		return nil
 	})
 	if err == nil {
+		w.units.Add(uint64(len(batch)))
 		for _, u := range batch {
 			u.done <- nil
 		}
@@ -403,6 +407,9 @@ func (w *writer) runAlone(u *unit) error {
 		if !w.noteConflict(err, 1) {
 			break
 		}
+	}
+	if err == nil {
+		w.units.Add(1)
 	}
 	return classify(err)
 }
@@ -460,6 +467,7 @@ func (w *writer) tryTx(ctx context.Context, locks []int32, fn func(*Tx) error) e
 	if err := stx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", classifyConn(err))
 	}
+	w.commits.Add(1)
 	return nil
 }
 
@@ -475,7 +483,7 @@ func (w *writer) tryPipelined(ctx context.Context, locks []int32, fn func(*Tx) e
 	defer conn.Close()
 	return conn.Raw(func(dc any) error {
 		pc := dc.(*stdlib.Conn).Conn()
-		tx := &Tx{pipe: newPipeline(ctx, pc), driver: w.driver, bound: ctx}
+		tx := &Tx{pipe: newPipeline(ctx, pc, &w.trips), driver: w.driver, bound: ctx}
 		err := tx.pipe.begin(lockKeys(locks))
 		if err == nil {
 			err = tx.finish(ctx, fn)
@@ -484,6 +492,8 @@ func (w *writer) tryPipelined(ctx context.Context, locks []int32, fn func(*Tx) e
 			failpoint.Hit(failpoint.StoreBeforeCommit)
 			if err = tx.pipe.commit(); err != nil {
 				err = fmt.Errorf("commit: %w", classifyConn(err))
+			} else {
+				w.commits.Add(1)
 			}
 		}
 		if err != nil {
@@ -577,6 +587,9 @@ type WriteStats struct {
 	Deadlocks     uint64 // transactions PostgreSQL aborted to break a deadlock
 	Serialization uint64 // transactions aborted for a serialization conflict
 	Expired       uint64 // units answered ErrDeadline
+	Units         uint64 // units committed
+	Commits       uint64 // transactions committed
+	RoundTrips    uint64 // round trips of write transactions to PostgreSQL (0 on SQLite)
 }
 
 // WriteStats returns the writer's counts, for the metrics.
@@ -584,7 +597,8 @@ func (s *Store) WriteStats() WriteStats {
 	if s.w == nil {
 		return WriteStats{}
 	}
-	return WriteStats{Deadlocks: s.w.deadlocks.Load(), Serialization: s.w.serialization.Load(), Expired: s.w.expired.Load()}
+	return WriteStats{Deadlocks: s.w.deadlocks.Load(), Serialization: s.w.serialization.Load(), Expired: s.w.expired.Load(),
+		Units: s.w.units.Load(), Commits: s.w.commits.Load(), RoundTrips: s.w.trips.Load()}
 }
 
 // classifyConn marks failures to begin or commit as unavailability unless they say more.
