@@ -309,6 +309,15 @@ func TestSubaccountCannotCrossTenants(t *testing.T) {
 		if n := h.count("calls", ""); n != 0 {
 			t.Errorf("%d calls recorded, want none", n)
 		}
+		// A number no org tracks is answered as unmatched. Neither kind of refusal keeps
+		// the delivery's key: a later delivery of it is not taken for a duplicate.
+		h.expect(200)(signed(testToken, testAccount, "+15125550399"))
+		if row := h.lastRow(); row.Status != store.StatusUnmatched {
+			t.Errorf("evidence %+v, want unmatched", row)
+		}
+		if n := h.count("webhook_claims", ""); n != 0 {
+			t.Errorf("%d dedupe keys claimed by refused deliveries, want none", n)
+		}
 		// Each account reaches its own org.
 		h.expect(200)(signed(subToken, subAccount, "+15125550300"))
 		h.expect(200)(signed(testToken, testAccount, trackedNum))

@@ -265,15 +265,18 @@ func (s *Server) twilioRoute(spec twilioRouteSpec) http.Handler {
 		defer cancel()
 		// The org is found where it costs least: in the transaction on PostgreSQL, on the
 		// read pool beside SQLite's one writer.
-		orgOf := func(tx *store.Tx) (store.Org, error) { return tx.OrgByNumber(ctx, tracked) }
+		orgOf := func(tx *store.Tx) func() (store.Org, error) { return tx.AskOrgByNumber(ctx, tracked) }
 		if !s.store.ReadsInWrites() {
 			org, err := s.store.OrgByNumber(r.Context(), tracked)
 			if err != nil && !errors.Is(err, store.ErrNotFound) {
 				s.failWith(w, r, ev, twilioError(err, spec.voice), err, start)
 				return
 			}
-			orgOf = func(*store.Tx) (store.Org, error) { return org, err }
+			orgOf = func(*store.Tx) func() (store.Org, error) {
+				return func() (store.Org, error) { return org, err }
+			}
 		}
+		key := spec.key(d.params)
 		// Keyed by caller: a caller's calls, lead, messages and opt-out are written under
 		// the caller's lock. The answer is decided inside the transaction: what a caller
 		// is promised depends on what this delivery applied. The unit may run again alone
@@ -282,9 +285,16 @@ func (s *Server) twilioRoute(spec twilioRouteSpec) http.Handler {
 		err = s.store.WriteFor(ctx, store.CallerKey(caller), func(tx *store.Tx) error {
 			ev.CallSID, ev.Caller, ev.OrgID, ev.DedupeKey, ev.Error = callSID, caller, store.NullID(0), "", ""
 			ev.DuplicateOf = store.NullID(0)
-			org, err := orgOf(tx)
+			// The org and the claim are asked for together; a delivery refused for its org
+			// gives the claim back.
+			asked := orgOf(tx)
+			claim := tx.AskClaim(ctx, key, start)
+			org, err := asked()
 			switch {
 			case errors.Is(err, store.ErrNotFound):
+				if err := claim.Withdraw(ctx); err != nil {
+					return err
+				}
 				a = spec.unmatched()
 				ev.Status, ev.Error = store.StatusUnmatched, "no org tracks "+tracked
 				return s.logAnswer(ctx, tx, ev, a, start)
@@ -296,13 +306,16 @@ func (s *Server) twilioRoute(spec twilioRouteSpec) http.Handler {
 			// A delivery touches only an org of the account that sent it, whoever signed
 			// it: a subaccount's token must not reach another account's org.
 			if owner := s.accountOf(org); owner != "" && d.params["AccountSid"] != owner {
+				if err := claim.Withdraw(ctx); err != nil {
+					return err
+				}
 				refusal := refuse(http.StatusForbidden, "account %s does not own %s", d.params["AccountSid"], d.params["To"])
 				a = twilioError(refusal, spec.voice)
 				ev.Status, ev.Error = store.StatusRejected, refusal.Error()
 				return s.logAnswer(ctx, tx, ev, a, start)
 			}
-			ev.DedupeKey = spec.key(d.params)
-			claimed, dupOf, err := tx.Claim(ctx, ev.DedupeKey, start)
+			ev.DedupeKey = key
+			claimed, dupOf, err := claim.Result()
 			if err != nil {
 				return err
 			}

@@ -329,7 +329,7 @@ const callSelect = `SELECT c.id, c.call_sid, c.org_id, o.slug AS org_slug, c.fro
 	m.error_message AS textback_error_message, m.error AS textback_failure,
 	n.status AS notify_status, n.reason AS notify_reason
 	FROM calls c JOIN orgs o ON o.id = c.org_id LEFT JOIN messages m ON m.call_sid = c.call_sid
-	LEFT JOIN notifications n ON n.call_sid = c.call_sid AND n.kind = 'missed_call'`
+	LEFT JOIN notifications n ON n.call_sid = c.call_sid AND n.call_sid <> '' AND n.kind = 'missed_call'`
 
 // Calls lists an org's calls, newest first.
 func (s *Store) Calls(ctx context.Context, orgID int64, limit int) ([]Call, error) {

@@ -273,9 +273,13 @@ func (s *Store) BillingStatuses(ctx context.Context) (map[int64]string, error) {
 	return m, nil
 }
 
+// callDeliveries says it wants no empty call SID, or the partial index on call_sid cannot
+// serve it.
+const callDeliveries = logSelect + ` WHERE call_sid = ? AND call_sid <> '' ORDER BY id LIMIT ?`
+
 // CallDeliveries lists the deliveries about one call, oldest first, at most limit.
 func (s *Store) CallDeliveries(ctx context.Context, callSID string, limit int) ([]Evidence, error) {
-	return s.selectEvidence(ctx, logSelect+` WHERE call_sid = ? ORDER BY id LIMIT ?`, callSID, limit)
+	return s.selectEvidence(ctx, callDeliveries, callSID, limit)
 }
 
 // InboundSMSDeliveries lists the inbound SMS a caller sent an org, newest first, at most

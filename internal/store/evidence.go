@@ -177,22 +177,89 @@ func (s *Store) RecordEvidence(ctx context.Context, e *Evidence) error {
 // Under concurrency the database decides: a second transaction claiming the same key waits
 // for the first and then finds the key taken.
 func (tx *Tx) Claim(ctx context.Context, key string, at time.Time) (claimed bool, duplicateOf int64, err error) {
-	res, err := tx.exec(ctx, `INSERT INTO webhook_claims (dedupe_key, created_at)
-		VALUES (?, ?) ON CONFLICT (dedupe_key) DO NOTHING`, key, T(at))
+	res, err := tx.exec(ctx, claimKey, key, T(at))
 	if err != nil {
 		return false, 0, fmt.Errorf("claim %s: %w", key, classify(err))
 	}
 	if n, _ := res.RowsAffected(); n == 1 {
 		return true, 0, nil
 	}
-	// The original is the delivery that made the claim: processed, or for Stripe events
-	// also ignored (an unhandled type) or unmatched (held for later).
-	err = tx.get(ctx, &duplicateOf, `SELECT id FROM webhook_log
-		WHERE dedupe_key = ? AND status IN ('processed', 'ignored', 'unmatched') ORDER BY id LIMIT 1`, key)
+	err = tx.get(ctx, &duplicateOf, originalOf, key)
 	if err != nil && err != sql.ErrNoRows {
 		return false, 0, fmt.Errorf("find original of %s: %w", key, classify(err))
 	}
 	return false, duplicateOf, nil
+}
+
+const claimKey = `INSERT INTO webhook_claims (dedupe_key, created_at) VALUES (?, ?) ON CONFLICT (dedupe_key) DO NOTHING`
+
+// originalOf finds the delivery that made a claim: processed, or for Stripe events also
+// ignored (an unhandled type) or unmatched (held for later). The index on dedupe_key
+// leaves out empty keys; the query says it wants none, or the index cannot serve it.
+const originalOf = `SELECT id FROM webhook_log WHERE dedupe_key = ? AND dedupe_key <> ''
+	AND status IN ('processed', 'ignored', 'unmatched') ORDER BY id LIMIT 1`
+
+// PendingClaim is a claim asked for (AskClaim) before its unit knows whether the delivery
+// is to be applied at all. Its unit reads its Result, or Withdraws it.
+type PendingClaim struct {
+	tx       *Tx
+	key      string
+	result   func() (bool, int64, error)
+	resolved bool
+	claimed  bool
+	dupOf    int64
+	err      error
+}
+
+// AskClaim asks for Claim without waiting: on PostgreSQL the claim, and the lookup of the
+// original it may need, share the round trip of the unit's next wait (its org's lookup).
+// On SQLite the claim is made when its Result is asked for.
+func (tx *Tx) AskClaim(ctx context.Context, key string, at time.Time) *PendingClaim {
+	c := &PendingClaim{tx: tx, key: key}
+	if tx.pipe == nil {
+		c.result = func() (bool, int64, error) { return tx.Claim(ctx, key, at) }
+		return c
+	}
+	var one int
+	var dupOf int64
+	inserted := tx.ask(ctx, &one, claimKey+` RETURNING 1`, key, T(at))
+	original := tx.ask(ctx, &dupOf, originalOf, key)
+	c.result = func() (bool, int64, error) {
+		err := inserted()
+		switch {
+		case err == nil:
+			return true, 0, nil
+		case err != sql.ErrNoRows:
+			return false, 0, fmt.Errorf("claim %s: %w", key, classify(err))
+		}
+		if err := original(); err != nil && err != sql.ErrNoRows {
+			return false, 0, fmt.Errorf("find original of %s: %w", key, classify(err))
+		}
+		return false, dupOf, nil
+	}
+	return c
+}
+
+// Result is Claim's answer.
+func (c *PendingClaim) Result() (claimed bool, duplicateOf int64, err error) {
+	if !c.resolved {
+		c.claimed, c.dupOf, c.err = c.result()
+		c.resolved = true
+	}
+	return c.claimed, c.dupOf, c.err
+}
+
+// Withdraw gives the key back if the claim took it: its delivery is refused after all,
+// and a later delivery of the same key must not be taken for its duplicate.
+func (c *PendingClaim) Withdraw(ctx context.Context) error {
+	if c.tx.pipe == nil && !c.resolved {
+		return nil // never made
+	}
+	claimed, _, err := c.Result()
+	if err != nil || !claimed {
+		return err
+	}
+	return c.tx.execLater(ctx, "withdraw claim "+c.key, `DELETE FROM webhook_claims WHERE dedupe_key = ?`, c.key)
 }
 
 // EvidenceOrg returns the org a logged delivery was tied to, 0 when none: a duplicate is
@@ -226,6 +293,9 @@ func (tx *Tx) EvidenceAnswer(ctx context.Context, logID int64) (a Answered, foun
 	return a, true, nil
 }
 
+const replayResult = `SELECT id, status, error, http_status, replay_of FROM webhook_log
+	WHERE replay_token = ? AND replay_token <> '' ORDER BY id DESC LIMIT 1`
+
 // ReplayResult finds the delivery a replay sent with token, as the target logged it: only
 // deliveries whose signature verified carry a token.
 func (s *Store) ReplayResult(ctx context.Context, token string) (Evidence, error) {
@@ -233,8 +303,7 @@ func (s *Store) ReplayResult(ctx context.Context, token string) (Evidence, error
 	if token == "" {
 		return e, fmt.Errorf("replay result: %w", ErrNotFound)
 	}
-	err := s.db.GetContext(ctx, &e, s.rebind(`SELECT id, status, error, http_status, replay_of FROM webhook_log
-		WHERE replay_token = ? ORDER BY id DESC LIMIT 1`), token)
+	err := s.db.GetContext(ctx, &e, s.rebind(replayResult), token)
 	if err != nil {
 		return e, fmt.Errorf("replay result: %w", classify(err))
 	}

@@ -190,15 +190,18 @@ func (s *Store) OrgByNumber(ctx context.Context, number string) (Org, error) {
 // works beside it.
 func (s *Store) ReadsInWrites() bool { return s.driver == Postgres }
 
-// OrgByNumber is Store.OrgByNumber within the transaction: a delivery finds its org in
-// the transaction that applies it, which on PostgreSQL rides the batch's pipelined
-// rounds instead of a round trip of its own.
-func (tx *Tx) OrgByNumber(ctx context.Context, number string) (Org, error) {
+// AskOrgByNumber is Store.OrgByNumber within the transaction, asked for (see ask): a
+// delivery finds its org in the transaction that applies it, which on PostgreSQL rides
+// the batch's pipelined rounds, together with the delivery's claim (AskClaim).
+func (tx *Tx) AskOrgByNumber(ctx context.Context, number string) func() (Org, error) {
 	var org Org
-	if err := tx.get(ctx, &org, orgByNumber, number); err != nil {
-		return org, fmt.Errorf("org of %s: %w", number, classify(err))
+	found := tx.ask(ctx, &org, orgByNumber, number)
+	return func() (Org, error) {
+		if err := found(); err != nil {
+			return org, fmt.Errorf("org of %s: %w", number, classify(err))
+		}
+		return org, nil
 	}
-	return org, nil
 }
 
 const orgByNumber = `SELECT o.id, o.slug, o.name, o.timezone, o.forward_to,

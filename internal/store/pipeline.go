@@ -225,16 +225,16 @@ func (p *pipeline) commit() error {
 	}
 	tag, err := br.Exec()
 	cerr := br.Close()
-	if _, rerr := refusal(rest); rerr != nil {
+	switch _, rerr := refusal(rest); {
+	case rerr != nil:
 		return rerr
-	}
-	if err = cmp.Or(err, cerr); err != nil {
-		return err
-	}
-	if tag.String() != "COMMIT" {
+	case err == nil && tag.String() == "COMMIT":
+		// Committed, whatever became of the connection after.
+		return nil
+	case err == nil:
 		return pgx.ErrTxCommitRollback
 	}
-	return nil
+	return cmp.Or(err, cerr)
 }
 
 // rollback ends a transaction that will not commit, within a second.
