@@ -3,6 +3,7 @@ package callflow
 import (
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -155,6 +156,35 @@ func TestPhones(t *testing.T) {
 			t.Errorf("Textable(%q) = %v, want %v", from, got, want)
 		}
 	}
+}
+
+// A number's facts are shared by every delivery that meets it: written for the owner
+// first, its type worked out when a rule first asks, from many goroutines at once (the
+// race detector runs this).
+func TestPhoneFactsConcurrently(t *testing.T) {
+	numbers := map[string]struct {
+		human    string
+		textable bool
+	}{
+		"+15125550187":  {"(512) 555-0187", true},
+		"+442079460959": {"+44 20 7946 0959", false},
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		for from, want := range numbers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if got := HumanPhone(from, "+15125550100"); got != want.human {
+					t.Errorf("HumanPhone(%q) = %q, want %q", from, got, want.human)
+				}
+				if got := Textable(from); got != want.textable {
+					t.Errorf("Textable(%q) = %v, want %v", from, got, want.textable)
+				}
+			}()
+		}
+	}
+	wg.Wait()
 }
 
 func TestRenderTextback(t *testing.T) {

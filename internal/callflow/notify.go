@@ -62,10 +62,10 @@ func wordEnds(rest string) bool {
 // of the org's own country ("(512) 555-0123"), international otherwise.
 func HumanPhone(e164, orgNumber string) string {
 	n := factsOf(e164)
-	if !n.parsed {
+	if n.number == nil {
 		return e164
 	}
-	if org := factsOf(orgNumber); org.parsed && org.country == n.country {
+	if org := factsOf(orgNumber); org.number != nil && org.country == n.country {
 		return n.national
 	}
 	return n.international

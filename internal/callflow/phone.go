@@ -29,18 +29,37 @@ func NormalizePhone(s, defaultRegion string) (string, error) {
 // "anonymous", "client:..." or "sip:...", nor the placeholders carriers use for hidden IDs.
 // Landlines, toll-free and other numbers that cannot take an SMS are not textable.
 func Textable(from string) bool {
-	return strings.HasPrefix(from, "+") && factsOf(from).textable
+	if !strings.HasPrefix(from, "+") {
+		return false
+	}
+	f := factsOf(from)
+	if f.number == nil || f.typed {
+		return f.textable
+	}
+	// The number's type is worked out the first time a rule asks: most deliveries only
+	// need the number written for the owner.
+	n := f.number
+	f.typed = true
+	f.textable = phonenumbers.IsValidNumber(n) && phonenumbers.Format(n, phonenumbers.E164) == from
+	switch phonenumbers.GetNumberType(n) {
+	case phonenumbers.FIXED_LINE, phonenumbers.TOLL_FREE, phonenumbers.PREMIUM_RATE,
+		phonenumbers.SHARED_COST, phonenumbers.UAN, phonenumbers.VOICEMAIL, phonenumbers.PAGER:
+		f.textable = false
+	}
+	phones.Add(from, f)
+	return f.textable
 }
 
 // phoneFacts is what the rules need to know of an E.164 number; parsing one takes tens of
 // microseconds of regular expressions, and a business hears from the same numbers (its
 // own above all) again and again.
 type phoneFacts struct {
-	parsed        bool
-	textable      bool
+	number        *phonenumbers.PhoneNumber // nil when it does not parse
 	country       int32
 	national      string
 	international string
+	typed         bool // textable is known
+	textable      bool
 }
 
 // phones remembers the facts of recently seen numbers: a pure function's results,
@@ -60,15 +79,9 @@ func factsOf(e164 string) phoneFacts {
 	var f phoneFacts
 	if n, err := phonenumbers.Parse(e164, ""); err == nil {
 		f = phoneFacts{
-			parsed: true, country: n.GetCountryCode(),
+			number: n, country: n.GetCountryCode(),
 			national:      phonenumbers.Format(n, phonenumbers.NATIONAL),
 			international: phonenumbers.Format(n, phonenumbers.INTERNATIONAL),
-		}
-		f.textable = phonenumbers.IsValidNumber(n) && phonenumbers.Format(n, phonenumbers.E164) == e164
-		switch phonenumbers.GetNumberType(n) {
-		case phonenumbers.FIXED_LINE, phonenumbers.TOLL_FREE, phonenumbers.PREMIUM_RATE,
-			phonenumbers.SHARED_COST, phonenumbers.UAN, phonenumbers.VOICEMAIL, phonenumbers.PAGER:
-			f.textable = false
 		}
 	}
 	phones.Add(e164, f)
