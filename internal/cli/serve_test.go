@@ -155,6 +155,9 @@ func checkEndpoints(t *testing.T, base string) {
 		`callsnare_http_requests_total{code="200",route="/api/twilio/voice/inbound"} 1`,
 		`callsnare_http_request_duration_seconds_bucket{route="/api/twilio/voice/dial-complete"`,
 		`callsnare_queue_depth`,
+		`callsnare_write_units_total`,
+		`callsnare_write_transactions_total`,
+		`callsnare_write_round_trips_total`,
 	} {
 		if !strings.Contains(string(body), series) {
 			t.Errorf("/metrics lacks %s", series)

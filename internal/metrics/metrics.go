@@ -102,30 +102,30 @@ func (m *Metrics) WatchWrites(stats func() WriteStats) {
 	if m == nil {
 		return
 	}
-	m.Registry.MustRegister(
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "callsnare_write_deadlocks_total",
-			Help: "Write transactions PostgreSQL aborted to break a deadlock (each retried within its deadline).",
-		}, func() float64 { return float64(stats().Deadlocks) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "callsnare_write_serialization_failures_total",
-			Help: "Write transactions aborted for a serialization conflict (each retried within its deadline).",
-		}, func() float64 { return float64(stats().Serialization) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "callsnare_write_deadline_exceeded_total",
-			Help: "Writes that could not commit before their deadline (the delivery was answered 503).",
-		}, func() float64 { return float64(stats().Expired) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "callsnare_write_units_total",
-			Help: "Units of work committed (a delivery, a job's step); over transactions, how well writes are batched.",
-		}, func() float64 { return float64(stats().Units) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "callsnare_write_transactions_total",
-			Help: "Write transactions committed.",
-		}, func() float64 { return float64(stats().Commits) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "callsnare_write_round_trips_total",
-			Help: "Round trips of write transactions to PostgreSQL, their begin and commit included (0 on SQLite).",
-		}, func() float64 { return float64(stats().RoundTrips) }),
-	)
+	for _, c := range []struct {
+		name, help string
+		value      func(WriteStats) uint64
+	}{
+		{"callsnare_write_deadlocks_total",
+			"Write transactions PostgreSQL aborted to break a deadlock (each retried within its deadline).",
+			func(w WriteStats) uint64 { return w.Deadlocks }},
+		{"callsnare_write_serialization_failures_total",
+			"Write transactions aborted for a serialization conflict (each retried within its deadline).",
+			func(w WriteStats) uint64 { return w.Serialization }},
+		{"callsnare_write_deadline_exceeded_total",
+			"Writes that could not commit before their deadline (the delivery was answered 503).",
+			func(w WriteStats) uint64 { return w.Expired }},
+		{"callsnare_write_units_total",
+			"Units of work committed (a delivery, a job's step); over transactions, how well writes are batched.",
+			func(w WriteStats) uint64 { return w.Units }},
+		{"callsnare_write_transactions_total",
+			"Write transactions committed.",
+			func(w WriteStats) uint64 { return w.Commits }},
+		{"callsnare_write_round_trips_total",
+			"Round trips of write transactions to PostgreSQL, their begin and commit included (0 on SQLite).",
+			func(w WriteStats) uint64 { return w.RoundTrips }},
+	} {
+		m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help},
+			func() float64 { return float64(c.value(stats())) }))
+	}
 }
