@@ -304,22 +304,14 @@ func (tx *Tx) insertTextback(ctx context.Context, call Call, orgID int64, tb cal
 	return n == 1, nil
 }
 
-// upsertLead opens the lead of (org, phone), or touches it, and returns its id. The upsert
-// takes the lead's row lock.
-func (tx *Tx) upsertLead(ctx context.Context, orgID int64, phone string, now time.Time) (int64, error) {
-	var id int64
-	if err := tx.get(ctx, &id, leadUpsert+` RETURNING id`, orgID, phone, T(now), T(now)); err != nil {
-		return 0, fmt.Errorf("upsert lead: %w", classify(err))
-	}
-	return id, nil
-}
-
-// touchLead is upsertLead for a unit that only needs the lead's row lock, not its id: the
-// statement goes without waiting (see execLater).
+// touchLead opens the lead of (org, phone), or touches it, for a unit that needs the lead
+// to exist and its row lock, not its id: the statement goes without waiting (see
+// execLater).
 func (tx *Tx) touchLead(ctx context.Context, orgID int64, phone string, now time.Time) error {
 	return tx.execLater(ctx, "upsert lead", leadUpsert, orgID, phone, T(now), T(now))
 }
 
+// leadUpsert opens the lead of (org, phone), or touches it; it takes the lead's row lock.
 const leadUpsert = `INSERT INTO leads (org_id, phone, status, created_at, updated_at)
 	VALUES (?, ?, 'open', ?, ?) ON CONFLICT (org_id, phone) DO UPDATE SET updated_at = excluded.updated_at`
 
