@@ -113,17 +113,19 @@ func (tx *Tx) ApplyInboundSMS(ctx context.Context, m InboundSMS) (SMSChange, err
 		}
 		media = string(b)
 	}
-	res, err := tx.exec(ctx, `INSERT INTO messages (org_id, lead_id, direction, sid,
+	if err := tx.execLater(ctx, "insert message", `INSERT INTO messages (org_id, lead_id, direction, sid,
 		from_number, to_number, body, media, status, created_at, updated_at)
 		VALUES (?, (SELECT id FROM leads WHERE org_id = ? AND phone = ?), 'inbound', ?, ?, ?, ?, ?, 'received', ?, ?)
 		ON CONFLICT (sid) DO NOTHING`,
-		m.Org.ID, m.Org.ID, m.From, m.MessageSID, m.From, m.To, m.Body, media, T(m.At), T(m.At))
-	if err != nil {
-		return c, fmt.Errorf("insert message: %w", classify(err))
+		m.Org.ID, m.Org.ID, m.From, m.MessageSID, m.From, m.To, m.Body, media, T(m.At), T(m.At)); err != nil {
+		return c, err
 	}
 	kw := callflow.ClassifyKeyword(m.Body)
 	c.Keyword = kw
-	if n, _ := res.RowsAffected(); n == 1 && kw == callflow.KeywordNone {
+	if kw == callflow.KeywordNone {
+		// The notification is keyed by the message: a message stored before is not told
+		// of again, and the message's insert need not be waited for.
+		var err error
 		if c.NotifyKey, err = tx.notifyReply(ctx, m, m.At); err != nil {
 			return c, err
 		}

@@ -433,3 +433,43 @@ func TestReadOnlyOpenNeedsADatabase(t *testing.T) {
 	}
 	st.Close()
 }
+
+// TestReplyNotifiedOncePerMessage: a reply applied twice (past its claim, as a replay
+// into the same database would) is stored once, threaded on its caller's lead, and its
+// owner's notification is queued once: the notification's key, not the message's insert,
+// decides.
+func TestReplyNotifiedOncePerMessage(t *testing.T) {
+	forEachDB(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		org := acme(t, st)
+		notify := "+15125550177"
+		org, err := st.UpdateOrg(ctx, org.Slug, store.OrgUpdate{NotifyNumber: &notify}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := store.InboundSMS{Org: org, MessageSID: "SM" + strings.Repeat("ab", 16), From: "+15125550123",
+			To: "+15125550100", Body: "Can you come Tuesday?", At: now}
+		var keys []string
+		for range 2 {
+			if err := st.WriteFor(ctx, store.CallerKey(m.From), func(tx *store.Tx) error {
+				c, err := tx.ApplyInboundSMS(ctx, m)
+				keys = append(keys, c.NotifyKey)
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if keys[0] == "" || keys[1] != "" {
+			t.Errorf("notification keys queued: %q, want the first delivery's alone", keys)
+		}
+		var messages, threaded, notifications int
+		db := st.ReadPool()
+		if err := errors.Join(
+			db.Get(&messages, `SELECT COUNT(*) FROM messages WHERE direction = 'inbound'`),
+			db.Get(&threaded, db.Rebind(`SELECT COUNT(*) FROM messages m JOIN leads l ON l.id = m.lead_id WHERE l.phone = ?`), m.From),
+			db.Get(&notifications, `SELECT COUNT(*) FROM notifications`),
+		); err != nil || messages != 1 || threaded != 1 || notifications != 1 {
+			t.Errorf("%d messages, %d on the caller's lead, %d notifications; want 1, 1, 1 (%v)", messages, threaded, notifications, err)
+		}
+	})
+}
