@@ -1,7 +1,6 @@
 package store
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
@@ -88,14 +87,21 @@ func (tx *Tx) createNotification(ctx context.Context, e notifyEvent, rules callf
 // notifyMissedCall tells the owner of a call that just became missed.
 // human is the caller's number as the owner reads it, when the caller worked it out.
 func (tx *Tx) notifyMissedCall(ctx context.Context, call *Call, org Org, rules callflow.Rules, now time.Time, human string) (string, error) {
-	if human == "" {
-		human = callflow.HumanPhone(call.From, call.To)
-	}
 	return tx.createNotification(ctx, notifyEvent{
 		org: org, key: "call:" + call.CallSID, kind: NotifyMissedCall, callSID: call.CallSID,
 		caller: call.From, from: call.To,
-		body: callflow.MissedCallNotice(human, call.TextbackQueued),
+		body: callflow.MissedCallNotice(humanOr(human, call.From, call.To), call.TextbackQueued),
 	}, rules, now)
+}
+
+// humanOr is human, the caller's number as the owner reads it when the caller worked it
+// out before the transaction, or else works it out: not both, since the writer's time
+// is what limits SQLite.
+func humanOr(human, caller, orgNumber string) string {
+	if human != "" {
+		return human
+	}
+	return callflow.HumanPhone(caller, orgNumber)
 }
 
 // notifyReply tells the owner of a caller's reply, URGENT when it names an urgent keyword.
@@ -108,7 +114,7 @@ func (tx *Tx) notifyReply(ctx context.Context, m InboundSMS, now time.Time) (str
 	return tx.createNotification(ctx, notifyEvent{
 		org: m.Org, key: "reply:" + m.MessageSID, kind: NotifyReply, msgID: m.MessageSID,
 		caller: m.From, from: m.To, urgent: urgent,
-		body: callflow.ReplyNotice(cmp.Or(m.FromHuman, callflow.HumanPhone(m.From, m.To)), body, urgent),
+		body: callflow.ReplyNotice(humanOr(m.FromHuman, m.From, m.To), body, urgent),
 	}, m.Rules, now)
 }
 
