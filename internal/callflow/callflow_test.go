@@ -92,6 +92,9 @@ func TestClassifyKeyword(t *testing.T) {
 		"START": KeywordOptIn, "yes": KeywordOptIn, "Unstop": KeywordOptIn,
 		"HELP": KeywordHelp, "info": KeywordHelp,
 		"STOP please": KeywordNone, "please stop": KeywordNone, "": KeywordNone, "my AC is broken": KeywordNone,
+		"stop\t\n   all": KeywordOptOut, "ſtop": KeywordOptOut, "ſſſſſſſſſſſ": KeywordNone,
+		"unſubſcribe" + strings.Repeat(" ", 100): KeywordOptOut,
+		strings.Repeat("no heat upstairs ", 40): KeywordNone,
 	}
 	for body, want := range tests {
 		if got := ClassifyKeyword(body); got != want {

@@ -65,10 +65,8 @@ func HumanPhone(e164, orgNumber string) string {
 	if n.number == nil {
 		return e164
 	}
-	if org := factsOf(orgNumber); org.number != nil && org.country == n.country {
-		return n.national
-	}
-	return n.international
+	org := factsOf(orgNumber)
+	return written(e164, n, org.number != nil && org.country == n.country)
 }
 
 // Notification reasons: why the owner was not told.

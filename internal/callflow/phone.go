@@ -56,10 +56,24 @@ func Textable(from string) bool {
 type phoneFacts struct {
 	number        *phonenumbers.PhoneNumber // nil when it does not parse
 	country       int32
-	national      string
-	international string
-	typed         bool // textable is known
+	national      string // "" until written
+	international string // "" until written
+	typed         bool   // textable is known
 	textable      bool
+}
+
+// written returns e164 as the owner reads it: in the national format when national, else
+// the international one, each worked out the first time it is asked for.
+func written(e164 string, f phoneFacts, national bool) string {
+	s, format := &f.international, phonenumbers.INTERNATIONAL
+	if national {
+		s, format = &f.national, phonenumbers.NATIONAL
+	}
+	if *s == "" {
+		*s = phonenumbers.Format(f.number, format)
+		phones.Add(e164, f)
+	}
+	return *s
 }
 
 // phones remembers the facts of recently seen numbers: a pure function's results,
@@ -78,11 +92,7 @@ func factsOf(e164 string) phoneFacts {
 	}
 	var f phoneFacts
 	if n, err := phonenumbers.Parse(e164, ""); err == nil {
-		f = phoneFacts{
-			number: n, country: n.GetCountryCode(),
-			national:      phonenumbers.Format(n, phonenumbers.NATIONAL),
-			international: phonenumbers.Format(n, phonenumbers.INTERNATIONAL),
-		}
+		f = phoneFacts{number: n, country: n.GetCountryCode()}
 	}
 	phones.Add(e164, f)
 	return f

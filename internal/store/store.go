@@ -235,4 +235,9 @@ func (s *Store) Close() error {
 }
 
 // rebind turns the ?-placeholders all queries are written with into the driver's own.
-func (s *Store) rebind(q string) string { return s.db.Rebind(q) }
+func (s *Store) rebind(q string) string {
+	if s.driver == Postgres {
+		return dollar(q)
+	}
+	return q
+}

@@ -27,6 +27,14 @@ func FuzzSignature(f *testing.F) {
 		if !rv.Validate(fullURL, p, sig) {
 			t.Fatalf("twilio-go rejects our signature of %q", fullURL)
 		}
+		// The verifier hands twilio-go the parameters as one concatenation: its verdict is
+		// twilio-go's over the parameters themselves, for any signature.
+		tampered := Params{k1: v1 + "x", k2: v2, "AccountSid": account}
+		for _, s := range []string{sig, Sign(token, fullURL, tampered), Sign(token, fullURL+"/", p), Sign(token, removePortOf(fullURL), p)} {
+			if got, want := v.Verify(fullURL, p, []string{s}) == VerdictValid, rv.Validate(fullURL, p, s); got != want {
+				t.Fatalf("verifier says %v, twilio-go %v, for %q", got, want, fullURL)
+			}
+		}
 		other := mainToken
 		if token == mainToken {
 			other = subToken
@@ -38,6 +46,16 @@ func FuzzSignature(f *testing.F) {
 			t.Fatal("two signature headers verified")
 		}
 	})
+}
+
+// removePortOf is fullURL without its port, a variant twilio-go also accepts.
+func removePortOf(fullURL string) string {
+	u, err := url.Parse(fullURL)
+	if err != nil || u.Port() == "" {
+		return fullURL
+	}
+	u.Host = u.Hostname()
+	return u.String()
 }
 
 // CheckParams never panics on any parsed form, and what it lets through has SIDs of

@@ -56,8 +56,31 @@ func (v *Verifier) Configured() bool {
 // values of the X-Twilio-Signature header.
 func (v *Verifier) Verify(fullURL string, params Params, sigHeaders []string) Verdict {
 	return v.check(sigHeaders, params["AccountSid"], func(rv twilioclient.RequestValidator, sig string) bool {
-		return rv.Validate(fullURL, params, sig)
+		return rv.Validate(fullURL, signedParams(params), sig)
 	})
+}
+
+// signedParams hands the validator what it signs after the URL, every key followed by its
+// value, keys sorted, as the one key of a one-entry map. The signature is the same (it is
+// computed over the concatenation, however it is split), and the validator, which appends
+// one parameter at a time to a growing string, copies the URL and the parameters once
+// instead of once per parameter: a webhook's twenty-odd parameters cost twenty copies of
+// an ever longer string per signature checked, the largest allocation of a delivery.
+func signedParams(params Params) map[string]string {
+	keys := make([]string, 0, len(params))
+	n := 0
+	for k, v := range params {
+		keys = append(keys, k)
+		n += len(k) + len(v)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.Grow(n)
+	for _, k := range keys {
+		b.WriteString(k)
+		b.WriteString(params[k])
+	}
+	return map[string]string{b.String(): ""}
 }
 
 // VerifyBody checks a webhook with a JSON body, whose URL carries
