@@ -70,11 +70,17 @@ func (tx *Tx) createNotification(ctx context.Context, e notifyEvent, rules callf
 	if reason != "" {
 		status = "suppressed"
 	}
-	res, err := tx.exec(ctx, `INSERT INTO notifications (org_id, event_key, kind, call_sid, message_sid, caller,
+	const q = `INSERT INTO notifications (org_id, event_key, kind, call_sid, message_sid, caller,
 		from_number, to_number, body, urgent, status, reason, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_key) DO NOTHING`,
-		e.org.ID, e.key, e.kind, e.callSID, e.msgID, e.caller, e.from, e.org.NotifyNumber, e.body, e.urgent,
-		status, reason, T(now), T(now))
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_key) DO NOTHING`
+	args := []any{e.org.ID, e.key, e.kind, e.callSID, e.msgID, e.caller, e.from, e.org.NotifyNumber, e.body, e.urgent,
+		status, reason, T(now), T(now)}
+	if status != "queued" {
+		// Nothing is enqueued for it, so whether this transaction inserted it does not
+		// matter: it goes with the unit's next round.
+		return "", tx.execLater(ctx, "insert notification", q, args...)
+	}
+	res, err := tx.exec(ctx, q, args...)
 	if err != nil {
 		return "", fmt.Errorf("insert notification: %w", classify(err))
 	}

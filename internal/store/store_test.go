@@ -155,14 +155,20 @@ func TestClaimUnderConcurrency(t *testing.T) {
 				defer wg.Done()
 				key := "twilio:test:" + fmt.Sprint(i%4)
 				err := st.Write(ctx, func(tx *store.Tx) error {
-					claimed, _, err := tx.Claim(ctx, key, now)
+					claim := tx.Claim
+					if i%2 == 1 {
+						claim = func(ctx context.Context, key string, at time.Time) (bool, int64, error) {
+							return tx.AskClaim(ctx, key, at).Result()
+						}
+					}
+					claimed, original, err := claim(ctx, key, now)
 					if err != nil {
 						return err
 					}
 					ev := &store.Evidence{ReceivedAt: store.T(now), Provider: "twilio", Route: "/x", Signature: "valid",
 						DedupeKey: key, Status: store.StatusProcessed}
 					if !claimed {
-						ev.Status = store.StatusDuplicate
+						ev.Status, ev.DuplicateOf = store.StatusDuplicate, store.NullID(original)
 					}
 					ev.SetBody([]byte("a=b"), false)
 					return tx.InsertEvidence(ctx, ev)
@@ -178,12 +184,19 @@ func TestClaimUnderConcurrency(t *testing.T) {
 			t.Fatal(err)
 		}
 		processed, dups := map[string]int{}, 0
+		originals := map[string]int64{}
 		for _, r := range rows {
-			switch r.Status {
-			case store.StatusProcessed:
+			if r.Status == store.StatusProcessed {
 				processed[r.DedupeKey]++
-			case store.StatusDuplicate:
+				originals[r.DedupeKey] = r.ID
+			}
+		}
+		for _, r := range rows {
+			if r.Status == store.StatusDuplicate {
 				dups++
+				if r.DuplicateOf.Int64 != originals[r.DedupeKey] {
+					t.Errorf("duplicate %d of %s names %d as its original, not %d", r.ID, r.DedupeKey, r.DuplicateOf.Int64, originals[r.DedupeKey])
+				}
 			}
 		}
 		if len(rows) != 40 || len(processed) != 4 || dups != 36 {
