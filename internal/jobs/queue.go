@@ -333,13 +333,14 @@ func (q *Queue) Enqueue(ctx context.Context, tx *store.Tx, j store.NewJob) error
 	return nil
 }
 
-// EnqueueTextback schedules the text-back of a missed call, once per call.
-func (q *Queue) EnqueueTextback(ctx context.Context, tx *store.Tx, callSID string) error {
+// EnqueueTextback schedules the text-back of a missed call to caller, once per call. The
+// job keeps the caller (its args), whose lock its writes take.
+func (q *Queue) EnqueueTextback(ctx context.Context, tx *store.Tx, callSID, caller string) error {
 	at := time.Now()
 	if q.cfg.TextbackDelay > 0 {
 		at = q.now().Add(q.cfg.TextbackDelay)
 	}
-	return q.Enqueue(ctx, tx, store.NewJob{Kind: KindTextback, Key: callSID, RunAt: at})
+	return q.Enqueue(ctx, tx, store.NewJob{Kind: KindTextback, Key: callSID, Args: caller, RunAt: at})
 }
 
 // EnqueueSettle schedules the settle check of a call that ended without a dial-complete.
@@ -391,7 +392,7 @@ func (q *Queue) pending(tx *store.Tx) *pendingJobs {
 // settle check, the owner's notification.
 func (q *Queue) EnqueueCallJobs(ctx context.Context, tx *store.Tx, c store.CallChange) error {
 	if c.TextbackJob {
-		if err := q.EnqueueTextback(ctx, tx, c.Call.CallSID); err != nil {
+		if err := q.EnqueueTextback(ctx, tx, c.Call.CallSID, c.Call.From); err != nil {
 			return fmt.Errorf("enqueue text-back: %w", err)
 		}
 	}

@@ -65,7 +65,7 @@ func TestPendingAndIdle(t *testing.T) {
 			}
 			check("settle in an hour", 1, true)
 			err = st.Write(ctx, func(tx *store.Tx) error {
-				return q.EnqueueTextback(ctx, tx, "CA-now")
+				return q.EnqueueTextback(ctx, tx, "CA-now", "+15125550123")
 			})
 			if err != nil {
 				t.Fatalf("enqueue text-back: %v", err)

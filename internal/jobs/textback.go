@@ -50,26 +50,23 @@ type textbackWorker struct {
 func (w *textbackWorker) Work(ctx context.Context, job store.Job) error {
 	sid := job.Key
 	now := w.q.now()
-	st, err := w.store.TextbackState(ctx, sid, w.q.cfg.Cooldown, now)
+	// A queued text-back the rules let go is claimed as it is read, where that saves a write.
+	take, err := w.store.TakeTextback(ctx, sid, job.Args, w.q.cfg.Cooldown, now, func(st store.TextbackState) bool {
+		return st.Message.Status == store.TextbackQueued && w.decide(st) == callflow.SendTextback
+	})
 	if errors.Is(err, store.ErrNotFound) {
 		return Cancel(err)
 	}
 	if err != nil {
 		return err
 	}
+	st := take.State
 	msg := st.Message
 	if msg.Status != store.TextbackQueued && msg.Status != store.TextbackSending {
 		return nil // already decided
 	}
 	open := []string{store.TextbackQueued, store.TextbackSending}
-	reason := callflow.DecideTextback(callflow.TextbackCheck{
-		Outcome:        callflow.Outcome(st.Outcome),
-		Textable:       callflow.Textable(msg.To),
-		Enabled:        st.TextbackEnabled,
-		OptedOut:       st.OptedOut,
-		Entitled:       !w.q.cfg.EnforceBilling || billing.Entitled(st.BillingStatus, w.q.cfg.GracePastDue),
-		RecentlyTexted: st.RecentlyTexted,
-	})
+	reason := w.decide(st)
 	sendCtx, cancel := context.WithTimeout(ctx, w.q.cfg.SendTimeout)
 	defer cancel()
 	if msg.Status == store.TextbackSending {
@@ -100,9 +97,11 @@ func (w *textbackWorker) Work(ctx context.Context, job store.Job) error {
 		_, err := w.store.UpdateTextback(ctx, msg, open, store.TextbackUpdate{Status: store.TextbackSuppressed, Reason: string(reason)}, now)
 		return err
 	}
-	claimed, err := w.store.ClaimTextbackSend(ctx, msg, w.q.cfg.Cooldown, now)
-	if err != nil {
-		return err
+	claimed := take.Claimed
+	if !take.Tried {
+		if claimed, err = w.store.ClaimTextbackSend(ctx, msg, w.q.cfg.Cooldown, now); err != nil {
+			return err
+		}
 	}
 	if !claimed {
 		// Another text-back to this caller went out or is going out. While it is being
@@ -167,6 +166,18 @@ func (w *textbackWorker) Work(ctx context.Context, job store.Job) error {
 		}
 		return err
 	}
+}
+
+// decide is what the rules say of a text-back in state st.
+func (w *textbackWorker) decide(st store.TextbackState) callflow.Suppression {
+	return callflow.DecideTextback(callflow.TextbackCheck{
+		Outcome:        callflow.Outcome(st.Outcome),
+		Textable:       callflow.Textable(st.Message.To),
+		Enabled:        st.TextbackEnabled,
+		OptedOut:       st.OptedOut,
+		Entitled:       !w.q.cfg.EnforceBilling || billing.Entitled(st.BillingStatus, w.q.cfg.GracePastDue),
+		RecentlyTexted: st.RecentlyTexted,
+	})
 }
 
 type settleWorker struct {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -168,39 +169,50 @@ type TextbackState struct {
 	BillingStatus   string
 }
 
+// textbackRow is what textbackQuery reads.
+type textbackRow struct {
+	Message
+	Outcome         string `db:"outcome"`
+	OptedOut        bool   `db:"opted_out"`
+	RecentlyTexted  int    `db:"recently_texted"`
+	BillingStatus   string `db:"billing_status"`
+	TextbackEnabled bool   `db:"textback_enabled"`
+}
+
+func (r textbackRow) state() TextbackState {
+	return TextbackState{Message: r.Message, TextbackEnabled: r.TextbackEnabled, Outcome: r.Outcome,
+		OptedOut: r.OptedOut, RecentlyTexted: r.RecentlyTexted > 0, BillingStatus: r.BillingStatus}
+}
+
+// textbackQuery reads a call's text-back and the facts its rules need; its arguments are
+// the start of the cooldown and the call's SID.
+const textbackQuery = `SELECT m.id, m.org_id, m.lead_id, m.direction, m.call_sid, m.sid,
+	m.from_number, m.to_number, m.body, m.status, m.reason, m.error, m.attempts, m.created_at, m.updated_at,
+	m.attempted_at, m.sent_at, m.error_code, m.error_message, m.media,
+	COALESCE(c.outcome, '') AS outcome,
+	COALESCE(oo.opted_out, FALSE) AS opted_out,
+	(SELECT COUNT(*) FROM messages p WHERE p.org_id = m.org_id AND p.to_number = m.to_number
+		AND p.direction = 'outbound' AND p.sent_at > ? AND p.id <> m.id) AS recently_texted,
+	COALESCE(b.status, '') AS billing_status,
+	o.textback_enabled
+	FROM messages m
+	JOIN orgs o ON o.id = m.org_id
+	LEFT JOIN calls c ON c.call_sid = m.call_sid
+	LEFT JOIN opt_outs oo ON oo.org_id = m.org_id AND oo.phone = m.to_number
+	LEFT JOIN org_billing b ON b.org_id = m.org_id
+	WHERE m.call_sid = ?`
+
 // TextbackState loads a call's text-back and the facts its rules need, as of now, in one
 // query: the job runs once per missed call and should cost one round trip, not seven.
 func (s *Store) TextbackState(ctx context.Context, callSID string, cooldown time.Duration, now time.Time) (TextbackState, error) {
-	var row struct {
-		Message
-		Outcome         string `db:"outcome"`
-		OptedOut        bool   `db:"opted_out"`
-		RecentlyTexted  int    `db:"recently_texted"`
-		BillingStatus   string `db:"billing_status"`
-		TextbackEnabled bool   `db:"textback_enabled"`
-	}
-	const q = `SELECT m.id, m.org_id, m.lead_id, m.direction, m.call_sid, m.sid,
-		m.from_number, m.to_number, m.body, m.status, m.reason, m.error, m.attempts, m.created_at, m.updated_at,
-		m.attempted_at, m.sent_at, m.error_code, m.error_message, m.media,
-		COALESCE(c.outcome, '') AS outcome,
-		COALESCE(oo.opted_out, FALSE) AS opted_out,
-		(SELECT COUNT(*) FROM messages p WHERE p.org_id = m.org_id AND p.to_number = m.to_number
-			AND p.direction = 'outbound' AND p.sent_at > ? AND p.id <> m.id) AS recently_texted,
-		COALESCE(b.status, '') AS billing_status,
-		o.textback_enabled
-		FROM messages m
-		JOIN orgs o ON o.id = m.org_id
-		LEFT JOIN calls c ON c.call_sid = m.call_sid
-		LEFT JOIN opt_outs oo ON oo.org_id = m.org_id AND oo.phone = m.to_number
-		LEFT JOIN org_billing b ON b.org_id = m.org_id
-		WHERE m.call_sid = ?`
+	var row textbackRow
 	var err error
 	if s.ReadsInWrites() {
 		// On PostgreSQL the read rides a write batch's round instead of a round trip of
 		// its own on the read pool. No row is an answer, not a failure of the batch.
 		var read error
 		err = s.Write(ctx, func(tx *Tx) error {
-			if read = tx.get(ctx, &row, q, T(now.Add(-cooldown)), callSID); errors.Is(read, sql.ErrNoRows) {
+			if read = tx.get(ctx, &row, textbackQuery, T(now.Add(-cooldown)), callSID); errors.Is(read, sql.ErrNoRows) {
 				return nil
 			}
 			return read
@@ -209,13 +221,57 @@ func (s *Store) TextbackState(ctx context.Context, callSID string, cooldown time
 			err = read
 		}
 	} else {
-		err = s.db.GetContext(ctx, &row, s.rebind(q), T(now.Add(-cooldown)), callSID)
+		err = s.db.GetContext(ctx, &row, s.rebind(textbackQuery), T(now.Add(-cooldown)), callSID)
 	}
 	if err != nil {
 		return TextbackState{}, fmt.Errorf("text-back %s: %w", callSID, classify(err))
 	}
-	return TextbackState{Message: row.Message, TextbackEnabled: row.TextbackEnabled, Outcome: row.Outcome,
-		OptedOut: row.OptedOut, RecentlyTexted: row.RecentlyTexted > 0, BillingStatus: row.BillingStatus}, nil
+	return row.state(), nil
+}
+
+// TextbackTake is what TakeTextback read and did.
+type TextbackTake struct {
+	State   TextbackState
+	Tried   bool // the send was to be claimed in the same transaction
+	Claimed bool // and it was (see ClaimTextbackSend)
+}
+
+// TakeTextback is TextbackState followed by ClaimTextbackSend when send says the
+// text-back goes now, in one transaction under the caller's lock where reads ride the
+// writes (PostgreSQL): a text-back's job then costs one write fewer. caller is the phone
+// the text-back goes to, as its job recorded it; when it is unknown, or where reads do not
+// ride the writes (SQLite, whose reads stay out of the one writer), nothing is claimed and
+// the job claims the send itself.
+func (s *Store) TakeTextback(ctx context.Context, callSID, caller string, cooldown time.Duration, now time.Time, send func(TextbackState) bool) (TextbackTake, error) {
+	if caller == "" || !s.ReadsInWrites() {
+		st, err := s.TextbackState(ctx, callSID, cooldown, now)
+		return TextbackTake{State: st}, err
+	}
+	var take TextbackTake
+	var read error
+	err := s.WriteFor(ctx, CallerKey(caller), func(tx *Tx) error {
+		var row textbackRow
+		take = TextbackTake{}
+		// No row is an answer, not a failure of the batch.
+		if read = tx.get(ctx, &row, textbackQuery, T(now.Add(-cooldown)), callSID); errors.Is(read, sql.ErrNoRows) {
+			return nil
+		} else if read != nil {
+			return read
+		}
+		take.State = row.state()
+		// The lock held is the caller's the job named: claim only a text-back to them.
+		if row.To != caller || !send(take.State) {
+			return nil
+		}
+		take.Tried = true
+		var err error
+		take.Claimed, err = tx.claimTextbackSend(ctx, row.Message, cooldown, now)
+		return err
+	})
+	if err = cmp.Or(err, read); err != nil {
+		return TextbackTake{}, fmt.Errorf("text-back %s: %w", callSID, classify(err))
+	}
+	return take, nil
 }
 
 // TextbackUpdate is a change of a text-back's state.
@@ -348,23 +404,28 @@ func (tx *Tx) foldStatusEvents(ctx context.Context, sid string, now time.Time) e
 func (s *Store) ClaimTextbackSend(ctx context.Context, m Message, cooldown time.Duration, now time.Time) (bool, error) {
 	var claimed bool
 	err := s.WriteFor(ctx, CallerKey(m.To), func(tx *Tx) error {
-		if err := tx.touchLead(ctx, m.OrgID, m.To, now); err != nil {
-			return err
-		}
-		res, err := tx.exec(ctx, `UPDATE messages SET status = 'sending', attempts = attempts + 1,
-			attempted_at = ?, updated_at = ? WHERE call_sid = ? AND status IN ('queued', 'sending')
-			AND NOT EXISTS (SELECT 1 FROM messages p WHERE p.org_id = ? AND p.to_number = ?
-				AND p.direction = 'outbound' AND p.id <> ?
-				AND (p.status = 'sending' OR p.sent_at > ?))`,
-			T(now), T(now), m.CallSID.String, m.OrgID, m.To, m.ID, T(now.Add(-cooldown)))
-		if err != nil {
-			return fmt.Errorf("claim text-back %s: %w", m.CallSID.String, classify(err))
-		}
-		n, _ := res.RowsAffected()
-		claimed = n == 1
-		return nil
+		var err error
+		claimed, err = tx.claimTextbackSend(ctx, m, cooldown, now)
+		return err
 	})
 	return claimed, err
+}
+
+func (tx *Tx) claimTextbackSend(ctx context.Context, m Message, cooldown time.Duration, now time.Time) (bool, error) {
+	if err := tx.touchLead(ctx, m.OrgID, m.To, now); err != nil {
+		return false, err
+	}
+	res, err := tx.exec(ctx, `UPDATE messages SET status = 'sending', attempts = attempts + 1,
+		attempted_at = ?, updated_at = ? WHERE call_sid = ? AND status IN ('queued', 'sending')
+		AND NOT EXISTS (SELECT 1 FROM messages p WHERE p.org_id = ? AND p.to_number = ?
+			AND p.direction = 'outbound' AND p.id <> ?
+			AND (p.status = 'sending' OR p.sent_at > ?))`,
+		T(now), T(now), m.CallSID.String, m.OrgID, m.To, m.ID, T(now.Add(-cooldown)))
+	if err != nil {
+		return false, fmt.Errorf("claim text-back %s: %w", m.CallSID.String, classify(err))
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
 }
 
 // sendUpdate completes the UPDATE of an outbound send (a text-back or an owner's
