@@ -94,7 +94,7 @@ func TestClassifyKeyword(t *testing.T) {
 		"STOP please": KeywordNone, "please stop": KeywordNone, "": KeywordNone, "my AC is broken": KeywordNone,
 		"stop\t\n   all": KeywordOptOut, "ſtop": KeywordOptOut, "ſſſſſſſſſſſ": KeywordNone,
 		"unſubſcribe" + strings.Repeat(" ", 100): KeywordOptOut,
-		strings.Repeat("no heat upstairs ", 40): KeywordNone,
+		strings.Repeat("no heat upstairs ", 40):  KeywordNone,
 	}
 	for body, want := range tests {
 		if got := ClassifyKeyword(body); got != want {
