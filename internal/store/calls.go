@@ -70,6 +70,8 @@ type CallFact struct {
 // CallChange is what a fact did to its call: the call as now stored, and the jobs its
 // transition asks for, which the caller enqueues in the same transaction.
 type CallChange struct {
+	// Call is the call as decided. A lead the transition opened is written without
+	// waiting for its id, so LeadID is the lead's only when the call had it before.
 	Call Call
 	// TextbackJob is set when this transaction created the call's queued text-back: its
 	// job is to be enqueued, once per call.
@@ -103,6 +105,7 @@ func (tx *Tx) ApplyCallFact(ctx context.Context, f CallFact, rules callflow.Rule
 		return CallChange{}, err
 	}
 	facts := tx.askFacts(ctx, f.CallSID)
+	prior := tx.askPrior(ctx, f.Org.ID, f.From, f.CallSID, rules)
 	if err := upserted(); err != nil {
 		return CallChange{}, fmt.Errorf("upsert call: %w", classify(err))
 	}
@@ -110,7 +113,7 @@ func (tx *Tx) ApplyCallFact(ctx context.Context, f CallFact, rules callflow.Rule
 	if err != nil {
 		return CallChange{}, err
 	}
-	return tx.decideCall(ctx, call, known, f.Org, rules, f.Fact.At, f.FromHuman)
+	return tx.decideCall(ctx, call, known, prior, f.Org, rules, f.Fact.At, f.FromHuman)
 }
 
 const callColumns = `id, call_sid, org_id, from_number, to_number, started_at, outcome, reason,
@@ -134,6 +137,8 @@ func (tx *Tx) SettleCall(ctx context.Context, callSID string, rules callflow.Rul
 	loaded := tx.ask(ctx, &call, `SELECT `+callColumns+` FROM calls WHERE call_sid = ?`, callSID)
 	orgLoaded := tx.ask(ctx, &org, `SELECT `+orgColumns+` FROM orgs WHERE id = (SELECT org_id FROM calls WHERE call_sid = ?)`, callSID)
 	counted := tx.ask(ctx, &n, `SELECT COUNT(*) FROM call_facts WHERE call_sid = ? AND kind = 'settled'`, callSID)
+	facts := tx.askFacts(ctx, callSID)
+	var prior func() (priorState, error)
 	if err := loaded(); err != nil {
 		return CallChange{}, fmt.Errorf("settle %s: %w", callSID, classify(err))
 	}
@@ -143,13 +148,19 @@ func (tx *Tx) SettleCall(ctx context.Context, callSID string, rules callflow.Rul
 	if err := counted(); err != nil {
 		return CallChange{}, fmt.Errorf("settle %s: %w", callSID, classify(err))
 	}
+	known, err := facts()
+	if err != nil {
+		return CallChange{}, err
+	}
+	prior = tx.askPrior(ctx, org.ID, call.From, callSID, rules)
 	if n == 0 {
 		if err := tx.execLater(ctx, "settle "+callSID, `INSERT INTO call_facts (call_sid, kind, received_at)
 			VALUES (?, 'settled', ?)`, callSID, T(now)); err != nil {
 			return CallChange{}, err
 		}
+		known = append(known, callflow.Fact{Kind: callflow.FactSettled, Sequence: -1, At: now})
 	}
-	return tx.decideCall(ctx, call, nil, org, rules, now, "")
+	return tx.decideCall(ctx, call, known, prior, org, rules, now, "")
 }
 
 // Settle runs SettleCall in a unit of its own, keyed by the call's caller; jobs enqueues
@@ -171,17 +182,11 @@ func (s *Store) Settle(ctx context.Context, callSID string, rules callflow.Rules
 	return c.Call, err
 }
 
-// decideCall re-derives a call's outcome from all its facts (read back unless known is
-// them all) and persists what the transition implies. human is the caller's number as the
-// owner reads it, if known.
-func (tx *Tx) decideCall(ctx context.Context, call Call, known []callflow.Fact, org Org, rules callflow.Rules, now time.Time, human string) (CallChange, error) {
-	facts := known
-	if facts == nil {
-		var err error
-		if facts, err = tx.askFacts(ctx, call.CallSID)(); err != nil {
-			return CallChange{}, err
-		}
-	}
+// decideCall re-derives a call's outcome from all its facts and persists what the
+// transition implies. prior is what was asked of the caller and the call with its facts.
+// human is the caller's number as the owner reads it, if known. Nothing it writes is
+// waited for: a missed call costs no round trip beyond its facts' on PostgreSQL.
+func (tx *Tx) decideCall(ctx context.Context, call Call, facts []callflow.Fact, prior func() (priorState, error), org Org, rules callflow.Rules, now time.Time, human string) (CallChange, error) {
 	// Hours that no longer parse count as always open.
 	hours, _ := callflow.ParseHours(org.Hours)
 	t := callflow.Next(callflow.CallState{
@@ -194,52 +199,87 @@ func (tx *Tx) decideCall(ctx context.Context, call Call, known []callflow.Fact, 
 	}, rules)
 	call.OrgSlug = org.Slug
 	c := CallChange{SettleAt: t.SettleAt}
-	// The lead and the caller's standing are asked together: one round trip on PostgreSQL.
-	var leadID int64
-	opened := func() error { return nil }
+	// The lead is opened without waiting: the call and the text-back find it by its key.
+	leadID := "?"
+	leadArgs := []any{call.LeadID}
 	if t.OpenLead {
-		opened = tx.ask(ctx, &leadID, leadUpsert+` RETURNING id`, org.ID, call.From, T(now), T(now))
-	}
-	standing := func() (callflow.Standing, error) { return callflow.Standing{}, nil }
-	if tb := t.Textback; tb != nil && tb.Status == callflow.TextbackQueued {
-		standing = tx.askStanding(ctx, org.ID, call.From, rules)
-	}
-	if err := opened(); err != nil {
-		return CallChange{}, fmt.Errorf("upsert lead: %w", classify(err))
-	}
-	if t.OpenLead {
-		call.LeadID = NullID(leadID)
+		if err := tx.touchLead(ctx, org.ID, call.From, now); err != nil {
+			return CallChange{}, err
+		}
+		leadID, leadArgs = "(SELECT id FROM leads WHERE org_id = ? AND phone = ?)", []any{org.ID, call.From}
 	}
 	if t.Changed {
+		args := append([]any{string(t.Outcome), t.Reason, t.DialStatus, t.CallStatus}, leadArgs...)
 		if err := tx.execLater(ctx, "update call outcome", `UPDATE calls SET outcome = ?, reason = ?, dial_status = ?,
-			call_status = ?, lead_id = ? WHERE call_sid = ?`,
-			string(t.Outcome), t.Reason, t.DialStatus, t.CallStatus, call.LeadID, call.CallSID); err != nil {
+			call_status = ?, lead_id = `+leadID+` WHERE call_sid = ?`, append(args, call.CallSID)...); err != nil {
 			return CallChange{}, err
 		}
 		call.Outcome, call.Reason, call.DialStatus, call.CallStatus = string(t.Outcome), t.Reason, t.DialStatus, t.CallStatus
 	}
 	if tb := t.Textback; tb != nil {
-		if tb.Status == callflow.TextbackQueued {
-			s, err := standing()
-			if err != nil {
-				return CallChange{}, err
-			}
-			tb.Judge(s)
-		}
-		created, err := tx.insertTextback(ctx, call, org.ID, *tb, now)
+		p, err := prior()
 		if err != nil {
 			return CallChange{}, err
 		}
-		c.TextbackJob = created && tb.Status == callflow.TextbackQueued
+		if tb.Status == callflow.TextbackQueued {
+			tb.Judge(p.standing(rules))
+		}
+		// The caller's lock is held: no other transaction creates this call's text-back
+		// or notification between the question and the insert.
+		args := append([]any{org.ID}, leadArgs...)
+		if err := tx.execLater(ctx, "insert text-back", `INSERT INTO messages (org_id, lead_id, direction, call_sid,
+			from_number, to_number, body, status, reason, created_at, updated_at)
+			VALUES (?, `+leadID+`, 'outbound', ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (call_sid) DO NOTHING`,
+			append(args, call.CallSID, call.To, tb.To, tb.Body, tb.Status, string(tb.Reason), T(now), T(now))...); err != nil {
+			return CallChange{}, err
+		}
+		c.TextbackJob = !p.HasTextback && tb.Status == callflow.TextbackQueued
 		call.TextbackQueued = c.TextbackJob
 		// The owner's notification is created with the transition too, so a call stored
 		// as missed already has it.
-		if c.NotifyKey, err = tx.notifyMissedCall(ctx, &call, org, rules, now, human); err != nil {
-			return CallChange{}, err
+		if !p.HasNotification {
+			if c.NotifyKey, err = tx.notifyMissedCall(ctx, &call, org, p.entitled(rules), now, human); err != nil {
+				return CallChange{}, err
+			}
 		}
 	}
 	c.Call = call
 	return c, nil
+}
+
+// priorState is what a call's transition may need besides the call and its facts, asked
+// with them: the caller's standing for the text-back's rules, and whether the call's
+// text-back and the owner's notification of it exist already.
+type priorState struct {
+	OptedOut        bool   `db:"opted_out"`
+	Billing         string `db:"billing_status"`
+	HasTextback     bool   `db:"has_textback"`
+	HasNotification bool   `db:"has_notification"`
+}
+
+func (p priorState) entitled(rules callflow.Rules) bool {
+	return !rules.EnforceBilling || billing.Entitled(p.Billing, rules.GracePastDue)
+}
+
+func (p priorState) standing(rules callflow.Rules) callflow.Standing {
+	return callflow.Standing{OptedOut: p.OptedOut, Entitled: p.entitled(rules)}
+}
+
+// askPrior asks for a call's priorState (see ask).
+func (tx *Tx) askPrior(ctx context.Context, orgID int64, caller, callSID string, rules callflow.Rules) func() (priorState, error) {
+	var p priorState
+	loaded := tx.ask(ctx, &p, `SELECT
+		COALESCE((SELECT opted_out FROM opt_outs WHERE org_id = ? AND phone = ?), FALSE) AS opted_out,
+		COALESCE((SELECT status FROM org_billing WHERE org_id = ?), '') AS billing_status,
+		EXISTS (SELECT 1 FROM messages WHERE call_sid = ?) AS has_textback,
+		EXISTS (SELECT 1 FROM notifications WHERE event_key = ?) AS has_notification`,
+		orgID, caller, orgID, callSID, missedCallKey(callSID))
+	return func() (priorState, error) {
+		if err := loaded(); err != nil {
+			return p, fmt.Errorf("text-back rules: %w", classify(err))
+		}
+		return p, nil
+	}
 }
 
 // askFacts asks for every fact stored for a call (see ask).
@@ -267,41 +307,6 @@ func (tx *Tx) askFacts(ctx context.Context, callSID string) func() ([]callflow.F
 		}
 		return facts, nil
 	}
-}
-
-// askStanding asks for what the text-back rules need of a caller and an org (see ask).
-func (tx *Tx) askStanding(ctx context.Context, orgID int64, phone string, rules callflow.Rules) func() (callflow.Standing, error) {
-	var st struct {
-		OptedOut bool   `db:"opted_out"`
-		Billing  string `db:"billing_status"`
-	}
-	loaded := tx.ask(ctx, &st, `SELECT
-		COALESCE((SELECT opted_out FROM opt_outs WHERE org_id = ? AND phone = ?), FALSE) AS opted_out,
-		COALESCE((SELECT status FROM org_billing WHERE org_id = ?), '') AS billing_status`,
-		orgID, phone, orgID)
-	return func() (callflow.Standing, error) {
-		if err := loaded(); err != nil {
-			return callflow.Standing{}, fmt.Errorf("text-back rules: %w", classify(err))
-		}
-		return callflow.Standing{
-			OptedOut: st.OptedOut,
-			Entitled: !rules.EnforceBilling || billing.Entitled(st.Billing, rules.GracePastDue),
-		}, nil
-	}
-}
-
-// insertTextback stores the text-back of a missed call, once per call: the text-back's
-// unique call_sid decides. It reports whether this transaction created it.
-func (tx *Tx) insertTextback(ctx context.Context, call Call, orgID int64, tb callflow.Textback, now time.Time) (bool, error) {
-	res, err := tx.exec(ctx, `INSERT INTO messages (org_id, lead_id, direction, call_sid,
-		from_number, to_number, body, status, reason, created_at, updated_at)
-		VALUES (?, ?, 'outbound', ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (call_sid) DO NOTHING`,
-		orgID, call.LeadID, call.CallSID, call.To, tb.To, tb.Body, tb.Status, string(tb.Reason), T(now), T(now))
-	if err != nil {
-		return false, fmt.Errorf("insert text-back: %w", classify(err))
-	}
-	n, _ := res.RowsAffected()
-	return n == 1, nil
 }
 
 // touchLead opens the lead of (org, phone), or touches it, for a unit that needs the lead

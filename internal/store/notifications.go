@@ -56,16 +56,10 @@ type notifyEvent struct {
 // createNotification creates the owner's notification of an event, once per event, and
 // returns its key when this transaction queued it: only that transaction enqueues its job.
 // When the owner is not to be told (no notify number, not entitled, the notify number is
-// the caller's own), it is created suppressed with the reason, and no job.
-func (tx *Tx) createNotification(ctx context.Context, e notifyEvent, rules callflow.Rules, now time.Time) (string, error) {
-	entitled := true
-	if rules.EnforceBilling {
-		var status string
-		if err := tx.get(ctx, &status, `SELECT COALESCE((SELECT status FROM org_billing WHERE org_id = ?), '')`, e.org.ID); err != nil {
-			return "", fmt.Errorf("notification rules: %w", classify(err))
-		}
-		entitled = billing.Entitled(status, rules.GracePastDue)
-	}
+// the caller's own), it is created suppressed with the reason, and no job. fresh says the
+// transaction knows no notification of the event exists (it asked, under the subject's
+// lock): the insert then goes without waiting.
+func (tx *Tx) createNotification(ctx context.Context, e notifyEvent, entitled, fresh bool, now time.Time) (string, error) {
 	status, reason := "queued", callflow.DecideNotify(e.org.NotifyNumber, e.caller, entitled)
 	if reason != "" {
 		status = "suppressed"
@@ -75,29 +69,48 @@ func (tx *Tx) createNotification(ctx context.Context, e notifyEvent, rules callf
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_key) DO NOTHING`
 	args := []any{e.org.ID, e.key, e.kind, e.callSID, e.msgID, e.caller, e.from, e.org.NotifyNumber, e.body, e.urgent,
 		status, reason, T(now), T(now)}
-	if status != "queued" {
-		// Nothing is enqueued for it, so whether this transaction inserted it does not
-		// matter: it goes with the unit's next round.
-		return "", tx.execLater(ctx, "insert notification", q, args...)
+	if fresh || status != "queued" {
+		// Whether this transaction inserts it is known, or does not matter (nothing is
+		// enqueued for it): it goes with the unit's next round.
+		if err := tx.execLater(ctx, "insert notification", q, args...); err != nil || status != "queued" {
+			return "", err
+		}
+		return e.key, nil
 	}
 	res, err := tx.exec(ctx, q, args...)
 	if err != nil {
 		return "", fmt.Errorf("insert notification: %w", classify(err))
 	}
-	if k, _ := res.RowsAffected(); k == 1 && status == "queued" {
+	if k, _ := res.RowsAffected(); k == 1 {
 		return e.key, nil
 	}
 	return "", nil
 }
 
-// notifyMissedCall tells the owner of a call that just became missed.
+// entitled says whether an org's billing lets its owner be told of events.
+func (tx *Tx) entitled(ctx context.Context, orgID int64, rules callflow.Rules) (bool, error) {
+	if !rules.EnforceBilling {
+		return true, nil
+	}
+	var status string
+	if err := tx.get(ctx, &status, `SELECT COALESCE((SELECT status FROM org_billing WHERE org_id = ?), '')`, orgID); err != nil {
+		return false, fmt.Errorf("notification rules: %w", classify(err))
+	}
+	return billing.Entitled(status, rules.GracePastDue), nil
+}
+
+// missedCallKey is the event key of the owner's notification of a missed call.
+func missedCallKey(callSID string) string { return "call:" + callSID }
+
+// notifyMissedCall tells the owner of a call that just became missed; its caller knows
+// that no notification of the call exists.
 // human is the caller's number as the owner reads it, when the caller worked it out.
-func (tx *Tx) notifyMissedCall(ctx context.Context, call *Call, org Org, rules callflow.Rules, now time.Time, human string) (string, error) {
+func (tx *Tx) notifyMissedCall(ctx context.Context, call *Call, org Org, entitled bool, now time.Time, human string) (string, error) {
 	return tx.createNotification(ctx, notifyEvent{
-		org: org, key: "call:" + call.CallSID, kind: NotifyMissedCall, callSID: call.CallSID,
+		org: org, key: missedCallKey(call.CallSID), kind: NotifyMissedCall, callSID: call.CallSID,
 		caller: call.From, from: call.To,
 		body: callflow.MissedCallNotice(humanOr(human, call.From, call.To), call.TextbackQueued),
-	}, rules, now)
+	}, entitled, true, now)
 }
 
 // humanOr is human, the caller's number as the owner reads it when the caller worked it
@@ -112,6 +125,10 @@ func humanOr(human, caller, orgNumber string) string {
 
 // notifyReply tells the owner of a caller's reply, URGENT when it names an urgent keyword.
 func (tx *Tx) notifyReply(ctx context.Context, m InboundSMS, now time.Time) (string, error) {
+	entitled, err := tx.entitled(ctx, m.Org.ID, m.Rules)
+	if err != nil {
+		return "", err
+	}
 	urgent := callflow.Urgent(m.Body, callflow.UrgentKeywords(m.Org.UrgentKeywords))
 	body := m.Body
 	if body == "" && len(m.Media) > 0 {
@@ -121,7 +138,7 @@ func (tx *Tx) notifyReply(ctx context.Context, m InboundSMS, now time.Time) (str
 		org: m.Org, key: "reply:" + m.MessageSID, kind: NotifyReply, msgID: m.MessageSID,
 		caller: m.From, from: m.To, urgent: urgent,
 		body: callflow.ReplyNotice(humanOr(m.FromHuman, m.From, m.To), body, urgent),
-	}, m.Rules, now)
+	}, entitled, false, now)
 }
 
 // NotificationByKey finds the notification of an event.

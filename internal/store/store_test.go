@@ -347,16 +347,22 @@ func TestCallFactsInAnyOrder(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if last.Outcome != "missed" || last.DialStatus != "no-answer" || last.CallStatus != "completed" || !last.LeadID.Valid {
+			if last.Outcome != "missed" || last.DialStatus != "no-answer" || last.CallStatus != "completed" {
 				t.Errorf("round %d (%v): %+v", round, order, last)
+			}
+			if stored, err := st.CallBySID(ctx, sid); err != nil || !stored.LeadID.Valid || stored.TextbackStatus.String != "queued" {
+				t.Errorf("round %d: stored call %+v (%v), want its lead and its queued text-back", round, stored, err)
 			}
 			if len(q.textback) != 1 {
 				t.Errorf("round %d: %d text-backs enqueued", round, len(q.textback))
 			}
 		}
-		var leads int
+		var leads, orphans int
 		if err := st.ReadPool().Get(&leads, `SELECT COUNT(*) FROM leads`); err != nil || leads != 1 {
 			t.Errorf("%d leads, want 1 for one caller (%v)", leads, err)
+		}
+		if err := st.ReadPool().Get(&orphans, `SELECT COUNT(*) FROM messages WHERE lead_id IS NULL`); err != nil || orphans != 0 {
+			t.Errorf("%d text-backs without their lead (%v)", orphans, err)
 		}
 	})
 }
