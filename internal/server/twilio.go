@@ -56,7 +56,9 @@ type twilioDelivery struct {
 	base   string // public scheme and host
 	at     time.Time
 	// callerHuman is the caller's number as the owner reads it, for notifications: worked
-	// out before the transaction, so that parsing it is not the writer's work.
+	// out before the transaction on SQLite when the org has a notify number, so that
+	// parsing it is not the writer's work; else the store works it out if it tells the
+	// owner.
 	callerHuman string
 }
 
@@ -256,9 +258,6 @@ func (s *Server) twilioRoute(spec twilioRouteSpec) http.Handler {
 		d.at = start
 		tracked, caller := spec.numbers(d.params)
 		callSID := d.params["CallSid"]
-		if !spec.outbound {
-			d.callerHuman = callflow.HumanPhone(caller, tracked)
-		}
 		// A caller who hangs up must not cancel the transaction that keeps the evidence;
 		// the deadline does.
 		ctx, cancel := s.commitContext(r)
@@ -274,6 +273,11 @@ func (s *Server) twilioRoute(spec twilioRouteSpec) http.Handler {
 			}
 			orgOf = func(*store.Tx) func() (store.Org, error) {
 				return func() (store.Org, error) { return org, err }
+			}
+			if !spec.outbound && org.NotifyNumber != "" {
+				// The owner may be told of this caller: the number is written for them
+				// here, not in the one writer.
+				d.callerHuman = callflow.HumanPhone(caller, tracked)
 			}
 		}
 		key := spec.key(d.params)

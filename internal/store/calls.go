@@ -61,7 +61,7 @@ type CallFact struct {
 	CallSID  string
 	From, To string
 	// FromHuman is From as the owner reads it (callflow.HumanPhone), when the caller
-	// worked it out outside the transaction; empty, the store does.
+	// worked it out outside the transaction; empty, the store does if it tells the owner.
 	FromHuman string
 	Fact      callflow.Fact
 	LogID     int64

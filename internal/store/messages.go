@@ -79,7 +79,7 @@ type InboundSMS struct {
 	MessageSID string
 	From, To   string
 	// FromHuman is From as the owner reads it (callflow.HumanPhone), when the caller
-	// worked it out outside the transaction; empty, the store does.
+	// worked it out outside the transaction; empty, the store does if it tells the owner.
 	FromHuman string
 	Body      string
 	Media     []callflow.Media

@@ -49,8 +49,12 @@ type notifyEvent struct {
 	org                       Org
 	key, kind, callSID, msgID string
 	caller, from              string // from: the tracked number the notification goes out from
-	body                      string
-	urgent                    bool
+	// human is the caller's number as the owner reads it, if worked out already.
+	human string
+	// notice writes the notification given the caller's number. A notification the owner
+	// is not sent names the caller as Twilio did, and costs no parsing of the number.
+	notice func(caller string) string
+	urgent bool
 }
 
 // createNotification creates the owner's notification of an event, once per event, and
@@ -64,10 +68,15 @@ func (tx *Tx) createNotification(ctx context.Context, e notifyEvent, entitled, f
 	if reason != "" {
 		status = "suppressed"
 	}
+	caller := e.caller
+	if status == "queued" {
+		caller = humanOr(e.human, e.caller, e.from)
+	}
+	body := e.notice(caller)
 	const q = `INSERT INTO notifications (org_id, event_key, kind, call_sid, message_sid, caller,
 		from_number, to_number, body, urgent, status, reason, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_key) DO NOTHING`
-	args := []any{e.org.ID, e.key, e.kind, e.callSID, e.msgID, e.caller, e.from, e.org.NotifyNumber, e.body, e.urgent,
+	args := []any{e.org.ID, e.key, e.kind, e.callSID, e.msgID, e.caller, e.from, e.org.NotifyNumber, body, e.urgent,
 		status, reason, T(now), T(now)}
 	if fresh || status != "queued" {
 		// Whether this transaction inserts it is known, or does not matter (nothing is
@@ -108,8 +117,8 @@ func missedCallKey(callSID string) string { return "call:" + callSID }
 func (tx *Tx) notifyMissedCall(ctx context.Context, call *Call, org Org, entitled bool, now time.Time, human string) (string, error) {
 	return tx.createNotification(ctx, notifyEvent{
 		org: org, key: missedCallKey(call.CallSID), kind: NotifyMissedCall, callSID: call.CallSID,
-		caller: call.From, from: call.To,
-		body: callflow.MissedCallNotice(humanOr(human, call.From, call.To), call.TextbackQueued),
+		caller: call.From, from: call.To, human: human,
+		notice: func(caller string) string { return callflow.MissedCallNotice(caller, call.TextbackQueued) },
 	}, entitled, true, now)
 }
 
@@ -136,8 +145,8 @@ func (tx *Tx) notifyReply(ctx context.Context, m InboundSMS, now time.Time) (str
 	}
 	return tx.createNotification(ctx, notifyEvent{
 		org: m.Org, key: "reply:" + m.MessageSID, kind: NotifyReply, msgID: m.MessageSID,
-		caller: m.From, from: m.To, urgent: urgent,
-		body: callflow.ReplyNotice(humanOr(m.FromHuman, m.From, m.To), body, urgent),
+		caller: m.From, from: m.To, urgent: urgent, human: m.FromHuman,
+		notice: func(caller string) string { return callflow.ReplyNotice(caller, body, urgent) },
 	}, entitled, false, now)
 }
 

@@ -490,5 +490,29 @@ func TestReplyNotifiedOncePerMessage(t *testing.T) {
 		); err != nil || messages != 1 || threaded != 1 || notifications != 1 {
 			t.Errorf("%d messages, %d on the caller's lead, %d notifications; want 1, 1, 1 (%v)", messages, threaded, notifications, err)
 		}
+		// The owner reads the caller's number written their way; a notification no one is
+		// sent names the caller as Twilio did.
+		none := ""
+		if _, err := st.UpdateOrg(ctx, org.Slug, store.OrgUpdate{NotifyNumber: &none}, now); err != nil {
+			t.Fatal(err)
+		}
+		org.NotifyNumber = ""
+		m2 := m
+		m2.Org, m2.MessageSID = org, "SM"+strings.Repeat("cd", 16)
+		if err := st.WriteFor(ctx, store.CallerKey(m.From), func(tx *store.Tx) error {
+			_, err := tx.ApplyInboundSMS(ctx, m2)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for sid, want := range map[string]string{
+			m.MessageSID:  `Reply from (512) 555-0123: "Can you come Tuesday?"`,
+			m2.MessageSID: `Reply from +15125550123: "Can you come Tuesday?"`,
+		} {
+			n, err := st.NotificationByKey(ctx, "reply:"+sid)
+			if err != nil || n.Body != want {
+				t.Errorf("notification of %s: %q (%v), want %q", sid, n.Body, err, want)
+			}
+		}
 	})
 }
