@@ -105,7 +105,7 @@ func (tx *Tx) ApplyCallFact(ctx context.Context, f CallFact, rules callflow.Rule
 		return CallChange{}, err
 	}
 	facts := tx.askFacts(ctx, f.CallSID)
-	prior := tx.askPrior(ctx, f.Org.ID, f.From, f.CallSID, rules)
+	prior := tx.askPrior(ctx, f.Org.ID, f.From, f.CallSID)
 	if err := upserted(); err != nil {
 		return CallChange{}, fmt.Errorf("upsert call: %w", classify(err))
 	}
@@ -138,7 +138,6 @@ func (tx *Tx) SettleCall(ctx context.Context, callSID string, rules callflow.Rul
 	orgLoaded := tx.ask(ctx, &org, `SELECT `+orgColumns+` FROM orgs WHERE id = (SELECT org_id FROM calls WHERE call_sid = ?)`, callSID)
 	counted := tx.ask(ctx, &n, `SELECT COUNT(*) FROM call_facts WHERE call_sid = ? AND kind = 'settled'`, callSID)
 	facts := tx.askFacts(ctx, callSID)
-	var prior func() (priorState, error)
 	if err := loaded(); err != nil {
 		return CallChange{}, fmt.Errorf("settle %s: %w", callSID, classify(err))
 	}
@@ -152,7 +151,7 @@ func (tx *Tx) SettleCall(ctx context.Context, callSID string, rules callflow.Rul
 	if err != nil {
 		return CallChange{}, err
 	}
-	prior = tx.askPrior(ctx, org.ID, call.From, callSID, rules)
+	prior := tx.askPrior(ctx, org.ID, call.From, callSID)
 	if n == 0 {
 		if err := tx.execLater(ctx, "settle "+callSID, `INSERT INTO call_facts (call_sid, kind, received_at)
 			VALUES (?, 'settled', ?)`, callSID, T(now)); err != nil {
@@ -265,15 +264,20 @@ func (p priorState) standing(rules callflow.Rules) callflow.Standing {
 	return callflow.Standing{OptedOut: p.OptedOut, Entitled: p.entitled(rules)}
 }
 
-// askPrior asks for a call's priorState (see ask).
-func (tx *Tx) askPrior(ctx context.Context, orgID int64, caller, callSID string, rules callflow.Rules) func() (priorState, error) {
-	var p priorState
-	loaded := tx.ask(ctx, &p, `SELECT
+// askPrior asks for a call's priorState (see ask). On SQLite, where it would run at once
+// in the one writer, it runs only if the transition needs it, when it is first called.
+func (tx *Tx) askPrior(ctx context.Context, orgID int64, caller, callSID string) func() (priorState, error) {
+	const q = `SELECT
 		COALESCE((SELECT opted_out FROM opt_outs WHERE org_id = ? AND phone = ?), FALSE) AS opted_out,
 		COALESCE((SELECT status FROM org_billing WHERE org_id = ?), '') AS billing_status,
 		EXISTS (SELECT 1 FROM messages WHERE call_sid = ?) AS has_textback,
-		EXISTS (SELECT 1 FROM notifications WHERE event_key = ?) AS has_notification`,
-		orgID, caller, orgID, callSID, missedCallKey(callSID))
+		EXISTS (SELECT 1 FROM notifications WHERE event_key = ?) AS has_notification`
+	args := []any{orgID, caller, orgID, callSID, missedCallKey(callSID)}
+	var p priorState
+	loaded := func() error { return tx.get(ctx, &p, q, args...) }
+	if tx.pipe != nil {
+		loaded = tx.ask(ctx, &p, q, args...)
+	}
 	return func() (priorState, error) {
 		if err := loaded(); err != nil {
 			return p, fmt.Errorf("text-back rules: %w", classify(err))
