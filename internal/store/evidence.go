@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -199,13 +200,6 @@ const claimKey = `INSERT INTO webhook_claims (dedupe_key, created_at) VALUES (?,
 const originalOf = `SELECT id FROM webhook_log WHERE dedupe_key = ? AND dedupe_key <> ''
 	AND status IN ('processed', 'ignored', 'unmatched') ORDER BY id LIMIT 1`
 
-// claimOrOriginal is Claim in one statement, for PostgreSQL: the claim, and only when it
-// was taken before, its original. The original is read in the statement's snapshot, as
-// a query of its own after the claim would read it.
-const claimOrOriginal = `WITH c AS (` + claimKey + ` RETURNING 1)
-	SELECT EXISTS (SELECT 1 FROM c) AS claimed,
-	CASE WHEN EXISTS (SELECT 1 FROM c) THEN NULL ELSE (` + originalOf + `) END AS original`
-
 // PendingClaim is a claim asked for (AskClaim) before its unit knows whether the delivery
 // is to be applied at all. Its unit reads its Result, or Withdraws it.
 type PendingClaim struct {
@@ -227,16 +221,25 @@ func (tx *Tx) AskClaim(ctx context.Context, key string, at time.Time) *PendingCl
 		c.result = func() (bool, int64, error) { return tx.Claim(ctx, key, at) }
 		return c
 	}
-	var r struct {
-		Claimed  bool          `db:"claimed"`
-		Original sql.NullInt64 `db:"original"`
-	}
-	asked := tx.ask(ctx, &r, claimOrOriginal, key, T(at), key)
+	// The original is looked up only for a duplicate, in a statement of its own: one that
+	// waited for a concurrent claim of the key to commit must see that claim's evidence,
+	// which a query in the claim's own statement (its snapshot taken before the wait)
+	// would not.
+	var one int
+	inserted := tx.ask(ctx, &one, claimKey+` RETURNING 1`, key, T(at))
 	c.result = func() (bool, int64, error) {
-		if err := asked(); err != nil {
+		err := inserted()
+		switch {
+		case err == nil:
+			return true, 0, nil
+		case !errors.Is(err, sql.ErrNoRows):
 			return false, 0, fmt.Errorf("claim %s: %w", key, classify(err))
 		}
-		return r.Claimed, r.Original.Int64, nil
+		var dupOf int64
+		if err := tx.get(ctx, &dupOf, originalOf, key); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return false, 0, fmt.Errorf("find original of %s: %w", key, classify(err))
+		}
+		return false, dupOf, nil
 	}
 	return c
 }

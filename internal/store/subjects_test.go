@@ -93,3 +93,81 @@ func TestTwoStoresOnePostgresNeverDeadlock(t *testing.T) {
 		t.Errorf("%d leads, want %d", len(leads), callers)
 	}
 }
+
+// TestDuplicateWaitingOnItsOriginalFindsIt: a delivery claimed by one replica whose
+// transaction is still open, delivered again to another. The second claim waits for the
+// first transaction, finds the key taken when it commits, and must name the first
+// delivery's evidence as its original: read after the wait, not in a snapshot taken
+// before it.
+func TestDuplicateWaitingOnItsOriginalFindsIt(t *testing.T) {
+	dsn := storetest.Postgres(t)
+	a := open(t, dsn)
+	b, err := store.Open(context.Background(), dsn, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	const key = "twilio:sms.inbound:SM0123456789abcdef0123456789abcdef"
+	evidence := func(status string, dupOf int64) *store.Evidence {
+		ev := &store.Evidence{ReceivedAt: store.T(now), Provider: "twilio", Route: "/x", Signature: "valid",
+			DedupeKey: key, Status: status, DuplicateOf: store.NullID(dupOf)}
+		ev.SetBody([]byte("a=b"), false)
+		return ev
+	}
+	release := make(chan struct{})
+	first := make(chan int64, 1)
+	go func() {
+		ev := evidence(store.StatusProcessed, 0)
+		err := a.Write(ctx, func(tx *store.Tx) error {
+			if claimed, _, err := tx.AskClaim(ctx, key, now).Result(); err != nil || !claimed {
+				return fmt.Errorf("first claim: %v, %w", claimed, err)
+			}
+			if err := tx.InsertEvidence(ctx, ev); err != nil {
+				return err
+			}
+			<-release
+			return nil
+		})
+		if err != nil {
+			t.Error(err)
+		}
+		first <- ev.ID
+	}()
+	type result struct {
+		claimed bool
+		dupOf   int64
+		err     error
+	}
+	second := make(chan result, 1)
+	go func() {
+		// Once the first claim is made, the second waits on its row.
+		var r result
+		r.err = b.Write(ctx, func(tx *store.Tx) error {
+			r.claimed, r.dupOf, r.err = tx.AskClaim(ctx, key, now).Result()
+			if r.err != nil || r.claimed {
+				return r.err
+			}
+			return tx.InsertEvidence(ctx, evidence(store.StatusDuplicate, r.dupOf))
+		})
+		second <- r
+	}()
+	// Let the first transaction go only once the second is waiting for its lock.
+	waiting := 0
+	for waiting == 0 {
+		if err := b.ReadPool().GetContext(ctx, &waiting, `SELECT COUNT(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`); err != nil {
+			t.Fatal(err)
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the second claim never waited for the first")
+		}
+	}
+	close(release)
+	id := <-first
+	r := <-second
+	if r.err != nil || r.claimed || r.dupOf != id {
+		t.Fatalf("second delivery: claimed %v, original %d (%v); want a duplicate of %d", r.claimed, r.dupOf, r.err, id)
+	}
+}
