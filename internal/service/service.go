@@ -76,6 +76,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) 
 		st.Close()
 		return nil, err
 	}
+	if err := st.Warm(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
 	if !cfg.NoWorkers && (cfg.TwilioAccountSID == "" || cfg.TwilioAuthToken == "") {
 		// A server without Twilio credentials still takes every callback and records every
 		// decision; the text-backs wait in the queue for a server that can send them.

@@ -241,3 +241,39 @@ func (s *Store) rebind(q string) string {
 	}
 	return q
 }
+
+// Warm opens the read pool's connections and has each read the schema, for a server about
+// to listen: SQLite parses the schema on a connection's first statement and PostgreSQL
+// starts a backend for each connection, and the first deliveries after a start should not
+// wait for that one by one (on SQLite, whole calls at 1,000 webhooks/s: the p99 of the
+// first two seconds was lower in four paired runs of five, by 2 to 15 ms, and higher by
+// 8 ms in the fifth; this machine's noise is of that size).
+func (s *Store) Warm(ctx context.Context) error {
+	n := min(s.db.Stats().MaxOpenConnections, maxWarm)
+	q := "SELECT 1"
+	if s.driver == SQLite {
+		q = "SELECT count(*) FROM sqlite_master"
+	}
+	conns := make([]*sql.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range n {
+		c, err := s.db.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("warm the read pool: %w", classifyConn(err))
+		}
+		conns = append(conns, c)
+		var x int
+		if err := c.QueryRowContext(ctx, q).Scan(&x); err != nil {
+			return fmt.Errorf("warm the read pool: %w", classifyConn(err))
+		}
+	}
+	return nil
+}
+
+// maxWarm bounds the connections Warm opens: PostgreSQL's pool is larger than what a
+// start needs at once.
+const maxWarm = 8

@@ -516,3 +516,16 @@ func TestReplyNotifiedOncePerMessage(t *testing.T) {
 		}
 	})
 }
+
+// Warm leaves the read pool's connections open, each past its first statement.
+func TestWarmOpensTheReadPool(t *testing.T) {
+	forEachDB(t, func(t *testing.T, st *store.Store) {
+		before := st.ReadPool().Stats().OpenConnections
+		if err := st.Warm(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if s := st.ReadPool().Stats(); s.Idle < 8 || s.OpenConnections < 8 {
+			t.Errorf("after Warm: %d open (%d before), %d idle; want 8 open and idle", s.OpenConnections, before, s.Idle)
+		}
+	})
+}
