@@ -19,13 +19,7 @@ import (
 // would wait on each other in cycles. None may deadlock, and every call still gets one
 // call row, one lead per caller and one text-back.
 func TestTwoStoresOnePostgresNeverDeadlock(t *testing.T) {
-	dsn := storetest.Postgres(t)
-	a := open(t, dsn)
-	b, err := store.Open(context.Background(), dsn, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
+	a, b := twoStores(t)
 	org := acme(t, a)
 	const callers, callsEach, copies = 8, 6, 2
 	ctx := context.Background()
@@ -100,13 +94,7 @@ func TestTwoStoresOnePostgresNeverDeadlock(t *testing.T) {
 // delivery's evidence as its original: read after the wait, not in a snapshot taken
 // before it.
 func TestDuplicateWaitingOnItsOriginalFindsIt(t *testing.T) {
-	dsn := storetest.Postgres(t)
-	a := open(t, dsn)
-	b, err := store.Open(context.Background(), dsn, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
+	a, b := twoStores(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	const key = "twilio:sms.inbound:SM0123456789abcdef0123456789abcdef"
@@ -170,4 +158,17 @@ func TestDuplicateWaitingOnItsOriginalFindsIt(t *testing.T) {
 	if r.err != nil || r.claimed || r.dupOf != id {
 		t.Fatalf("second delivery: claimed %v, original %d (%v); want a duplicate of %d", r.claimed, r.dupOf, r.err, id)
 	}
+}
+
+// twoStores opens two stores (two replicas) on one private PostgreSQL database.
+func twoStores(t *testing.T) (a, b *store.Store) {
+	t.Helper()
+	dsn := storetest.Postgres(t)
+	a = open(t, dsn)
+	b, err := store.Open(context.Background(), dsn, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return a, b
 }

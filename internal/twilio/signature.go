@@ -67,6 +67,12 @@ func (v *Verifier) Verify(fullURL string, params Params, sigHeaders []string) Ve
 // instead of once per parameter: a webhook's twenty-odd parameters cost twenty copies of
 // an ever longer string per signature checked, the largest allocation of a delivery.
 func signedParams(params Params) map[string]string {
+	return map[string]string{canonical(params): ""}
+}
+
+// canonical is what Twilio signs after the URL: every key followed by its value, keys
+// sorted.
+func canonical(params Params) string {
 	keys := make([]string, 0, len(params))
 	n := 0
 	for k, v := range params {
@@ -80,7 +86,7 @@ func signedParams(params Params) map[string]string {
 		b.WriteString(k)
 		b.WriteString(params[k])
 	}
-	return map[string]string{b.String(): ""}
+	return b.String()
 }
 
 // VerifyBody checks a webhook with a JSON body, whose URL carries
@@ -128,18 +134,7 @@ func (v *Verifier) tokenFor(accountSID string) string {
 // and its value, keys sorted)). For a JSON body, put bodySHA256 in fullURL
 // and pass no params. The URL is signed exactly as given.
 func Sign(token, fullURL string, params Params) string {
-	keys := make([]string, 0, len(params))
-	for k := range params {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	b.WriteString(fullURL)
-	for _, k := range keys {
-		b.WriteString(k)
-		b.WriteString(params[k])
-	}
 	mac := hmac.New(sha1.New, []byte(token))
-	mac.Write([]byte(b.String()))
+	mac.Write([]byte(fullURL + canonical(params)))
 	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }
