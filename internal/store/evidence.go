@@ -185,11 +185,19 @@ func (tx *Tx) Claim(ctx context.Context, key string, at time.Time) (claimed bool
 	if n, _ := res.RowsAffected(); n == 1 {
 		return true, 0, nil
 	}
-	err = tx.get(ctx, &duplicateOf, originalOf, key)
-	if err != nil && err != sql.ErrNoRows {
+	return tx.original(ctx, key)
+}
+
+// original is Claim's answer for a key already held: the delivery that holds it. It runs
+// in a statement of its own after the claim: a claim that waited for a concurrent claim of
+// the key to commit must see that claim's evidence, which a query in the claim's own
+// statement (its snapshot taken before the wait) would not.
+func (tx *Tx) original(ctx context.Context, key string) (bool, int64, error) {
+	var id int64
+	if err := tx.get(ctx, &id, originalOf, key); err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return false, 0, fmt.Errorf("find original of %s: %w", key, classify(err))
 	}
-	return false, duplicateOf, nil
+	return false, id, nil
 }
 
 const claimKey = `INSERT INTO webhook_claims (dedupe_key, created_at) VALUES (?, ?) ON CONFLICT (dedupe_key) DO NOTHING`
@@ -212,8 +220,8 @@ type PendingClaim struct {
 	err      error
 }
 
-// AskClaim asks for Claim without waiting: on PostgreSQL the claim, and the lookup of the
-// original it may need, share the round trip of the unit's next wait (its org's lookup).
+// AskClaim asks for Claim without waiting: on PostgreSQL the claim shares the round trip
+// of the unit's next wait (its org's lookup), and a duplicate's original costs one more.
 // On SQLite the claim is made when its Result is asked for.
 func (tx *Tx) AskClaim(ctx context.Context, key string, at time.Time) *PendingClaim {
 	c := &PendingClaim{tx: tx, key: key}
@@ -221,25 +229,16 @@ func (tx *Tx) AskClaim(ctx context.Context, key string, at time.Time) *PendingCl
 		c.result = func() (bool, int64, error) { return tx.Claim(ctx, key, at) }
 		return c
 	}
-	// The original is looked up only for a duplicate, in a statement of its own: one that
-	// waited for a concurrent claim of the key to commit must see that claim's evidence,
-	// which a query in the claim's own statement (its snapshot taken before the wait)
-	// would not.
 	var one int
 	inserted := tx.ask(ctx, &one, claimKey+` RETURNING 1`, key, T(at))
 	c.result = func() (bool, int64, error) {
-		err := inserted()
-		switch {
+		switch err := inserted(); {
 		case err == nil:
 			return true, 0, nil
 		case !errors.Is(err, sql.ErrNoRows):
 			return false, 0, fmt.Errorf("claim %s: %w", key, classify(err))
 		}
-		var dupOf int64
-		if err := tx.get(ctx, &dupOf, originalOf, key); err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return false, 0, fmt.Errorf("find original of %s: %w", key, classify(err))
-		}
-		return false, dupOf, nil
+		return tx.original(ctx, key)
 	}
 	return c
 }

@@ -205,25 +205,14 @@ const textbackQuery = `SELECT m.id, m.org_id, m.lead_id, m.direction, m.call_sid
 // TextbackState loads a call's text-back and the facts its rules need, as of now, in one
 // query: the job runs once per missed call and should cost one round trip, not seven.
 func (s *Store) TextbackState(ctx context.Context, callSID string, cooldown time.Duration, now time.Time) (TextbackState, error) {
-	var row textbackRow
-	var err error
 	if s.ReadsInWrites() {
 		// On PostgreSQL the read rides a write batch's round instead of a round trip of
-		// its own on the read pool. No row is an answer, not a failure of the batch.
-		var read error
-		err = s.Write(ctx, func(tx *Tx) error {
-			if read = tx.get(ctx, &row, textbackQuery, T(now.Add(-cooldown)), callSID); errors.Is(read, sql.ErrNoRows) {
-				return nil
-			}
-			return read
-		})
-		if err == nil {
-			err = read
-		}
-	} else {
-		err = s.db.GetContext(ctx, &row, s.rebind(textbackQuery), T(now.Add(-cooldown)), callSID)
+		// its own on the read pool.
+		take, err := s.takeTextback(ctx, "", callSID, cooldown, now, nil)
+		return take.State, err
 	}
-	if err != nil {
+	var row textbackRow
+	if err := s.db.GetContext(ctx, &row, s.rebind(textbackQuery), T(now.Add(-cooldown)), callSID); err != nil {
 		return TextbackState{}, fmt.Errorf("text-back %s: %w", callSID, classify(err))
 	}
 	return row.state(), nil
@@ -247,9 +236,18 @@ func (s *Store) TakeTextback(ctx context.Context, callSID, caller string, cooldo
 		st, err := s.TextbackState(ctx, callSID, cooldown, now)
 		return TextbackTake{State: st}, err
 	}
+	// The lock held is the caller's the job named: claim only a text-back to them.
+	return s.takeTextback(ctx, CallerKey(caller), callSID, cooldown, now, func(st TextbackState) bool {
+		return st.Message.To == caller && send(st)
+	})
+}
+
+// takeTextback reads a text-back's state in a write unit of subject and, when send (if
+// any) says so, claims its send there.
+func (s *Store) takeTextback(ctx context.Context, subject, callSID string, cooldown time.Duration, now time.Time, send func(TextbackState) bool) (TextbackTake, error) {
 	var take TextbackTake
 	var read error
-	err := s.WriteFor(ctx, CallerKey(caller), func(tx *Tx) error {
+	err := s.WriteFor(ctx, subject, func(tx *Tx) error {
 		var row textbackRow
 		take = TextbackTake{}
 		// No row is an answer, not a failure of the batch.
@@ -259,8 +257,7 @@ func (s *Store) TakeTextback(ctx context.Context, callSID, caller string, cooldo
 			return read
 		}
 		take.State = row.state()
-		// The lock held is the caller's the job named: claim only a text-back to them.
-		if row.To != caller || !send(take.State) {
+		if send == nil || !send(take.State) {
 			return nil
 		}
 		take.Tried = true
