@@ -62,6 +62,16 @@ type SendResult struct {
 	Status string
 }
 
+// sendTransport is the connection pool to Twilio's API. Text-backs go out side by side
+// (up to the queue's workers at once), all to one host: with the default two idle
+// connections per host, every send past the second opened a connection (a TLS handshake
+// at Twilio) and closed it after.
+func sendTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 64
+	return t
+}
+
 // NewSender checks cfg and returns a Sender.
 func NewSender(cfg SenderConfig) (*Sender, error) {
 	if !alphanumeric.MatchString(cfg.AccountSID) {
@@ -73,7 +83,7 @@ func NewSender(cfg SenderConfig) (*Sender, error) {
 	s := &Sender{
 		accountSID: cfg.AccountSID,
 		authToken:  cfg.AuthToken,
-		transport:  http.DefaultTransport.(*http.Transport).Clone(),
+		transport:  sendTransport(),
 		timeout:    cfg.Timeout,
 		callback:   cfg.StatusCallback,
 	}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -191,4 +192,50 @@ func mustSender(t *testing.T, baseURL string, timeout time.Duration) *Sender {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// TestSendsReuseConnections sends two waves of text-backs side by side: the second wave
+// goes on the first's connections (with Go's default of two idle connections per host,
+// every send past the second opened one, at Twilio a TLS handshake).
+func TestSendsReuseConnections(t *testing.T) {
+	const wave = 16
+	var wg atomic.Pointer[sync.WaitGroup]
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Answer once the whole wave is in: its sends are open at once.
+		g := wg.Load()
+		g.Done()
+		g.Wait()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		w.Write([]byte(`{"sid":"SM0123456789abcdef0123456789abcdef","status":"queued"}`))
+	}))
+	var opened atomic.Int32
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			opened.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	s := mustSender(t, srv.URL, 0)
+	for range 2 {
+		g := new(sync.WaitGroup)
+		g.Add(wave)
+		wg.Store(g)
+		errs := make(chan error, wave)
+		for range wave {
+			go func() {
+				_, err := s.Send(context.Background(), "+15005550006", "+15005550001", "hi")
+				errs <- err
+			}()
+		}
+		for range wave {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if n := opened.Load(); n != wave {
+		t.Errorf("%d connections opened for two waves of %d sends; want %d", n, wave, wave)
+	}
 }
