@@ -80,6 +80,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) 
 		st.Close()
 		return nil, err
 	}
+	if err := st.Rehearse(ctx, cfg.Rules); err != nil {
+		// Only the first deliveries' speed depends on it.
+		log.Warn("rehearsal_failed", "err", err)
+	}
 	if !cfg.NoWorkers && (cfg.TwilioAccountSID == "" || cfg.TwilioAuthToken == "") {
 		// A server without Twilio credentials still takes every callback and records every
 		// decision; the text-backs wait in the queue for a server that can send them.

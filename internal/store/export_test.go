@@ -25,3 +25,20 @@ func (tx *Tx) ExecLater(ctx context.Context, what, q string, args ...any) error 
 func (tx *Tx) Ask(ctx context.Context, dest any, q string, args ...any) func() error {
 	return tx.ask(ctx, dest, q, args...)
 }
+
+// WriterStatements lists the statements the SQLite writer has prepared.
+func (s *Store) WriterStatements() []string {
+	if s.w == nil || s.w.stmts == nil {
+		return nil
+	}
+	s.w.stmts.mu.Lock()
+	defer s.w.stmts.mu.Unlock()
+	var qs []string
+	for q := range s.w.stmts.m {
+		qs = append(qs, q)
+	}
+	return qs
+}
+
+// Writers is the number of writer goroutines.
+func (s *Store) Writers() int { return len(s.w.shards) }

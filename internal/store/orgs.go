@@ -51,39 +51,40 @@ const orgColumns = `id, slug, name, timezone, forward_to, notify_number, textbac
 // CreateOrg provisions an org and its tracked numbers in one transaction. A slug, number
 // or Stripe customer that is already taken fails with ErrDuplicate.
 func (s *Store) CreateOrg(ctx context.Context, in NewOrg, now time.Time) (Org, error) {
-	var org Org
-	err := s.Write(ctx, func(tx *Tx) error {
-		var cust any
-		if in.StripeCustomerID != "" {
-			cust = in.StripeCustomerID
-		}
-		tz := in.Timezone
-		if tz == "" {
-			tz = "America/New_York"
-		}
-		var id int64
-		err := tx.get(ctx, &id, `INSERT INTO orgs (slug, name, timezone, forward_to,
-			textback_template, textback_enabled, min_answer_seconds, stripe_customer_id, created_at,
-			notify_number, hours, after_hours_template, urgent_keywords, twilio_account)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			in.Slug, in.Name, tz, in.ForwardTo, in.TextbackTemplate, !in.TextbackDisabled,
-			in.MinAnswerSeconds, cust, T(now), in.NotifyNumber, in.Hours, in.AfterHoursTemplate, in.UrgentKeywords,
-			in.TwilioAccount)
-		if err != nil {
-			return fmt.Errorf("insert org: %w", classify(err))
-		}
-		for _, n := range in.Numbers {
-			if _, err := tx.exec(ctx, `INSERT INTO tracked_numbers (number, org_id, created_at)
-				VALUES (?, ?, ?)`, n, id, T(now)); err != nil {
-				return fmt.Errorf("insert number %s: %w", n, classify(err))
-			}
-		}
-		return nil
-	})
+	err := s.Write(ctx, func(tx *Tx) error { return tx.createOrg(ctx, in, now) })
 	if err != nil {
-		return org, err
+		return Org{}, err
 	}
 	return s.OrgBySlug(ctx, in.Slug)
+}
+
+func (tx *Tx) createOrg(ctx context.Context, in NewOrg, now time.Time) error {
+	var cust any
+	if in.StripeCustomerID != "" {
+		cust = in.StripeCustomerID
+	}
+	tz := in.Timezone
+	if tz == "" {
+		tz = "America/New_York"
+	}
+	var id int64
+	err := tx.get(ctx, &id, `INSERT INTO orgs (slug, name, timezone, forward_to,
+		textback_template, textback_enabled, min_answer_seconds, stripe_customer_id, created_at,
+		notify_number, hours, after_hours_template, urgent_keywords, twilio_account)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		in.Slug, in.Name, tz, in.ForwardTo, in.TextbackTemplate, !in.TextbackDisabled,
+		in.MinAnswerSeconds, cust, T(now), in.NotifyNumber, in.Hours, in.AfterHoursTemplate, in.UrgentKeywords,
+		in.TwilioAccount)
+	if err != nil {
+		return fmt.Errorf("insert org: %w", classify(err))
+	}
+	for _, n := range in.Numbers {
+		if _, err := tx.exec(ctx, `INSERT INTO tracked_numbers (number, org_id, created_at)
+			VALUES (?, ?, ?)`, n, id, T(now)); err != nil {
+			return fmt.Errorf("insert number %s: %w", n, classify(err))
+		}
+	}
+	return nil
 }
 
 // OrgUpdate is a change of an org's settings: nil fields are left as they are. Numbers

@@ -204,7 +204,11 @@ func (p *pipeline) begin(keys []int32) error {
 
 // commit sends the statements still queued (see later) and the commit in one round
 // trip. The transaction is committed only when all of them were taken.
-func (p *pipeline) commit() error {
+func (p *pipeline) commit() error { return p.end("COMMIT") }
+
+// end sends the statements still queued and final (COMMIT, or ROLLBACK for a rehearsal)
+// in one round trip.
+func (p *pipeline) end(final string) error {
 	p.mu.Lock()
 	rest, failed := p.waiting, p.failed
 	p.waiting = nil
@@ -216,7 +220,7 @@ func (p *pipeline) commit() error {
 	for _, s := range rest {
 		b.Queue(s.sql, s.args...)
 	}
-	b.Queue("COMMIT")
+	b.Queue(final)
 	p.trips.Add(1)
 	br := p.conn.SendBatch(p.ctx, b)
 	for _, s := range rest {
@@ -228,8 +232,8 @@ func (p *pipeline) commit() error {
 	switch _, rerr := refusal(rest); {
 	case rerr != nil:
 		return rerr
-	case err == nil && tag.String() == "COMMIT":
-		// Committed, whatever became of the connection after.
+	case err == nil && tag.String() == final:
+		// Committed (or rolled back as asked), whatever became of the connection after.
 		return nil
 	case err == nil:
 		return pgx.ErrTxCommitRollback

@@ -2,11 +2,14 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -528,4 +531,99 @@ func TestWarmOpensTheReadPool(t *testing.T) {
 			t.Errorf("after Warm: %d open (%d before), %d idle; want 8 open and idle", s.OpenConnections, before, s.Idle)
 		}
 	})
+}
+
+func TestRehearseLeavesNothingAndPreparesTheWritePath(t *testing.T) {
+	forEachDB(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		if _, err := st.CreateOrg(ctx, store.NewOrg{Slug: "acme", Name: "Acme", ForwardTo: "+15125550100",
+			Numbers: []string{"+15125550111"}}, now); err != nil {
+			t.Fatal(err)
+		}
+		before := tableCounts(t, st)
+		if err := st.Rehearse(ctx, callflow.Rules{}); err != nil {
+			t.Fatalf("rehearse: %v", err)
+		}
+		if after := tableCounts(t, st); !maps.Equal(before, after) {
+			t.Errorf("rows after the rehearsal %v, before %v", after, before)
+		}
+		// The statements of a missed call, its evidence, the text-back's claim and the
+		// queue's were prepared on the writers' connections.
+		want := []string{"INSERT INTO calls", "INSERT INTO webhook_log", "UPDATE messages SET status = 'sending'",
+			"UPDATE jobs SET lease_until", "INSERT INTO notifications"}
+		if st.Driver() == store.SQLite {
+			if missing := notPrepared(want, st.WriterStatements()); len(missing) > 0 {
+				t.Errorf("the writer has not prepared %q", missing)
+			}
+			return
+		}
+		// Every connection of the pool at once: those the writers used have the statements.
+		n := st.ReadPool().Stats().OpenConnections
+		warm := 0
+		conns := make([]*sql.Conn, 0, n)
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for range n {
+			c, err := st.ReadPool().Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conns = append(conns, c)
+			rows, err := c.QueryContext(ctx, `SELECT statement FROM pg_prepared_statements`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for rows.Next() {
+				var q string
+				if err := rows.Scan(&q); err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, q)
+			}
+			rows.Close()
+			if len(notPrepared(want, got)) == 0 {
+				warm++
+			}
+		}
+		if warm < st.Writers() {
+			t.Errorf("%d of %d connections have the write path prepared; want one per writer (%d)", warm, n, st.Writers())
+		}
+	})
+}
+
+// notPrepared lists the statement beginnings of want that no statement of got has.
+func notPrepared(want, got []string) []string {
+	var missing []string
+	for _, w := range want {
+		if !slices.ContainsFunc(got, func(q string) bool { return strings.Contains(strings.Join(strings.Fields(q), " "), w) }) {
+			missing = append(missing, w)
+		}
+	}
+	return missing
+}
+
+// tableCounts counts the rows of every table of the schema.
+func tableCounts(t *testing.T, st *store.Store) map[string]int {
+	t.Helper()
+	q := `SELECT name FROM sqlite_master WHERE type = 'table'`
+	if st.Driver() == store.Postgres {
+		q = `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()`
+	}
+	var tables []string
+	if err := st.ReadPool().Select(&tables, q); err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]int{}
+	for _, tbl := range tables {
+		var n int
+		if err := st.ReadPool().Get(&n, `SELECT COUNT(*) FROM `+tbl); err != nil {
+			t.Fatal(err)
+		}
+		counts[tbl] = n
+	}
+	return counts
 }

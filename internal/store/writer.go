@@ -206,6 +206,10 @@ func (s *Store) WriteFor(ctx context.Context, subject string, fn func(*Tx) error
 	if s.w == nil {
 		return fmt.Errorf("write: %w", ErrClosed)
 	}
+	if tx, ok := ctx.Value(rehearsalKey{}).(*Tx); ok {
+		// A write of a rehearsal runs in the rehearsal's transaction (see Rehearse).
+		return fn(tx)
+	}
 	return s.w.submit(ctx, subject, fn)
 }
 
@@ -469,6 +473,38 @@ func (w *writer) tryTx(ctx context.Context, locks []int32, fn func(*Tx) error) e
 	}
 	w.commits.Add(1)
 	return nil
+}
+
+// rehearse runs fn as tryTx would, on the connection the writers use, and rolls the
+// transaction back: nothing of it stays, no failpoint is hit, nothing is counted.
+func (w *writer) rehearse(ctx context.Context, locks []int32, fn func(*Tx) error) error {
+	if w.driver == Postgres {
+		conn, err := w.db.Connx(ctx)
+		if err != nil {
+			return fmt.Errorf("begin: %w", classifyConn(err))
+		}
+		defer conn.Close()
+		return conn.Raw(func(dc any) error {
+			tx := &Tx{pipe: newPipeline(ctx, dc.(*stdlib.Conn).Conn(), new(atomic.Uint64)), driver: w.driver, bound: ctx}
+			err := tx.pipe.begin(lockKeys(locks))
+			if err == nil {
+				err = tx.finish(ctx, fn)
+			}
+			if err != nil {
+				tx.pipe.rollback()
+				return err
+			}
+			// The statements queued for the commit run too, then the rollback.
+			return tx.pipe.end("ROLLBACK")
+		})
+	}
+	stx, err := w.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", classifyConn(err))
+	}
+	defer stx.Rollback()
+	tx := &Tx{sq: stx, driver: w.driver, stmts: w.stmts, bound: ctx}
+	return tx.finish(ctx, fn)
 }
 
 // tryPipelined is tryTx on PostgreSQL: the transaction runs on the pool's connection
