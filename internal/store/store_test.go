@@ -627,3 +627,37 @@ func tableCounts(t *testing.T, st *store.Store) map[string]int {
 	}
 	return counts
 }
+
+// TestDeadlinePassingInATransactionRollsItBack: a unit whose deadline passes while it runs
+// is not committed, and its writer says so, on both databases (SQLite's statements do not
+// watch the context themselves; the transaction does).
+func TestDeadlinePassingInATransactionRollsItBack(t *testing.T) {
+	forEachDB(t, func(t *testing.T, st *store.Store) {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		err := st.Write(ctx, func(tx *store.Tx) error {
+			if _, err := tx.Exec(ctx, `INSERT INTO orgs (slug, name, created_at) VALUES ('late', 'Late', '2026-11-26T18:00:00Z')`); err != nil {
+				return err
+			}
+			// Statements fail once the deadline has ended the transaction.
+			giveUp := time.Now().Add(time.Minute)
+			for time.Now().Before(giveUp) {
+				if _, err := tx.Exec(ctx, `SELECT 1`); err != nil {
+					return err
+				}
+			}
+			t.Error("the transaction outlived its deadline by a minute")
+			return nil
+		})
+		if !errors.Is(err, store.ErrDeadline) {
+			t.Fatalf("write past its deadline: %v, want ErrDeadline", err)
+		}
+		var n int
+		if err := st.ReadPool().Get(&n, `SELECT COUNT(*) FROM orgs WHERE slug = 'late'`); err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 {
+			t.Errorf("%d orgs of the late write were committed", n)
+		}
+	})
+}

@@ -462,7 +462,7 @@ func (w *writer) tryTx(ctx context.Context, locks []int32, fn func(*Tx) error) e
 		return fmt.Errorf("begin: %w", classifyConn(err))
 	}
 	// SQLite takes no subject locks: its one writer is the lock.
-	tx := &Tx{sq: stx, driver: w.driver, stmts: w.stmts, bound: ctx}
+	tx := &Tx{sq: stx, driver: w.driver, stmts: w.stmts, bound: unwatched(ctx)}
 	if err := tx.finish(ctx, fn); err != nil {
 		_ = stx.Rollback()
 		return err
@@ -474,6 +474,14 @@ func (w *writer) tryTx(ctx context.Context, locks []int32, fn func(*Tx) error) e
 	w.commits.Add(1)
 	return nil
 }
+
+// unwatched is the context a SQLite transaction's statements run under: ctx without its
+// end. The SQLite driver watches a statement's context from a goroutine of its own, started
+// and woken for every statement, which cost more than the statements of a delivery
+// themselves and flooded the scheduler with wakeups under load. The transaction keeps
+// ctx: past its deadline database/sql rolls it back and refuses its commit, and a
+// statement in flight then (a few µs, never a wait for a lock, which BEGIN took) ends first.
+func unwatched(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
 
 // rehearse runs fn as tryTx would, on the connection the writers use, and rolls the
 // transaction back: nothing of it stays, no failpoint is hit, nothing is counted.
@@ -503,7 +511,7 @@ func (w *writer) rehearse(ctx context.Context, locks []int32, fn func(*Tx) error
 		return fmt.Errorf("begin: %w", classifyConn(err))
 	}
 	defer stx.Rollback()
-	tx := &Tx{sq: stx, driver: w.driver, stmts: w.stmts, bound: ctx}
+	tx := &Tx{sq: stx, driver: w.driver, stmts: w.stmts, bound: unwatched(ctx)}
 	return tx.finish(ctx, fn)
 }
 
