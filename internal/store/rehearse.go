@@ -31,6 +31,8 @@ func (s *Store) Rehearse(ctx context.Context, rules callflow.Rules) error {
 	if s.w == nil {
 		return fmt.Errorf("rehearse: %w", ErrClosed)
 	}
+	ctx, cancel := context.WithTimeout(ctx, rehearsalTimeout)
+	defer cancel()
 	n := len(s.w.shards) // one connection per writer
 	// Every rehearsal holds its connection until all have one, so that each warms its
 	// own.
@@ -64,6 +66,10 @@ func (s *Store) Rehearse(ctx context.Context, rules callflow.Rules) error {
 	}
 	return nil
 }
+
+// rehearsalTimeout bounds a rehearsal, which takes milliseconds: a database that cannot
+// run it in this long fails the deliveries after it anyway.
+const rehearsalTimeout = 10 * time.Second
 
 // rehearsal is one made-up org's missed call, reply and text-back.
 type rehearsal struct {

@@ -540,12 +540,31 @@ func TestRehearseLeavesNothingAndPreparesTheWritePath(t *testing.T) {
 			Numbers: []string{"+15125550111"}}, now); err != nil {
 			t.Fatal(err)
 		}
-		before := tableCounts(t, st)
+		// A real job is due: the rehearsal's claim may take it, and must leave it as it was.
+		if err := st.Write(ctx, func(tx *store.Tx) error {
+			return tx.InsertJobs(ctx, []store.NewJob{{Kind: "textback", Key: "CAreal", Args: "+15125550177", RunAt: now}}, now)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		job := func() string {
+			var j struct {
+				Attempts int            `db:"attempts"`
+				Lease    sql.NullString `db:"lease_until"`
+			}
+			if err := st.ReadPool().Get(&j, `SELECT attempts, CAST(lease_until AS TEXT) AS lease_until FROM jobs WHERE key = 'CAreal'`); err != nil {
+				t.Fatal(err)
+			}
+			return fmt.Sprintf("attempts %d, lease %v", j.Attempts, j.Lease)
+		}
+		before, jobBefore := tableCounts(t, st), job()
 		if err := st.Rehearse(ctx, callflow.Rules{}); err != nil {
 			t.Fatalf("rehearse: %v", err)
 		}
 		if after := tableCounts(t, st); !maps.Equal(before, after) {
 			t.Errorf("rows after the rehearsal %v, before %v", after, before)
+		}
+		if after := job(); after != jobBefore {
+			t.Errorf("the due job after the rehearsal: %s; before: %s", after, jobBefore)
 		}
 		// The statements of a missed call, its evidence, the text-back's claim and the
 		// queue's were prepared on the writers' connections.

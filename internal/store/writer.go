@@ -498,12 +498,14 @@ func (w *writer) rehearse(ctx context.Context, locks []int32, fn func(*Tx) error
 			if err == nil {
 				err = tx.finish(ctx, fn)
 			}
+			if err == nil {
+				// The statements queued for the commit run too, then the rollback.
+				err = tx.pipe.end("ROLLBACK")
+			}
 			if err != nil {
 				tx.pipe.rollback()
-				return err
 			}
-			// The statements queued for the commit run too, then the rollback.
-			return tx.pipe.end("ROLLBACK")
+			return err
 		})
 	}
 	stx, err := w.db.BeginTxx(ctx, nil)
