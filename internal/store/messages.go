@@ -293,6 +293,12 @@ func (s *Store) UpdateTextback(ctx context.Context, m Message, from []string, u 
 	var changed bool
 	callSID := m.CallSID.String
 	err := s.WriteFor(ctx, CallerKey(m.To), func(tx *Tx) error {
+		// Twilio may have reported on the message before its SID was recorded here: those
+		// callbacks are asked for with the update (one round), and folded in if it took.
+		var fold func() error
+		if u.SID != "" {
+			fold = tx.askStatusEvents(ctx, u.SID, now)
+		}
 		q := `UPDATE messages SET status = ?, reason = ?, error = ?, error_code = ?, error_message = ?, updated_at = ?`
 		args := []any{u.Status, u.Reason, u.Error, u.ErrorCode, u.ErrorMessage, T(now)}
 		q, args = sendUpdate(q, args, u.SID, u.Status == TextbackSent, u.Attempt, now, "call_sid", callSID, from)
@@ -314,9 +320,8 @@ func (s *Store) UpdateTextback(ctx context.Context, m Message, from []string, u 
 				return err
 			}
 		}
-		if changed && u.SID != "" {
-			// Twilio may have reported on the message before its SID was recorded here.
-			return tx.foldStatusEvents(ctx, u.SID, now)
+		if changed && fold != nil {
+			return fold()
 		}
 		return nil
 	})
@@ -372,23 +377,27 @@ func (tx *Tx) moveStatus(ctx context.Context, m MessageStatus) error {
 	return tx.execLater(ctx, fmt.Sprintf("move message %s to %s", m.SID, m.Status), q, args...)
 }
 
-// foldStatusEvents applies, in arrival order, the callbacks stored for a SID.
-func (tx *Tx) foldStatusEvents(ctx context.Context, sid string, now time.Time) error {
+// askStatusEvents asks for the callbacks stored for a SID (see ask); the function it
+// returns applies them, in arrival order.
+func (tx *Tx) askStatusEvents(ctx context.Context, sid string, now time.Time) func() error {
 	var events []struct {
 		Status       string `db:"status"`
 		ErrorCode    string `db:"error_code"`
 		ErrorMessage string `db:"error_message"`
 	}
-	if err := tx.sel(ctx, &events, `SELECT status, error_code, error_message FROM message_status_events
-		WHERE message_sid = ? ORDER BY id`, sid); err != nil {
-		return fmt.Errorf("load status events of %s: %w", sid, classify(err))
-	}
-	for _, e := range events {
-		if err := tx.moveStatus(ctx, MessageStatus{SID: sid, Status: e.Status, ErrorCode: e.ErrorCode, ErrorMessage: e.ErrorMessage, At: now}); err != nil {
-			return err
+	loaded := tx.askAll(ctx, &events, `SELECT status, error_code, error_message FROM message_status_events
+		WHERE message_sid = ? ORDER BY id`, sid)
+	return func() error {
+		if err := loaded(); err != nil {
+			return fmt.Errorf("load status events of %s: %w", sid, classify(err))
 		}
+		for _, e := range events {
+			if err := tx.moveStatus(ctx, MessageStatus{SID: sid, Status: e.Status, ErrorCode: e.ErrorCode, ErrorMessage: e.ErrorMessage, At: now}); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
-	return nil
 }
 
 // ClaimTextbackSend records an attempt to send a call's text-back, unless another
