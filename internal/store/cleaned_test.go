@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"maps"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -36,6 +37,8 @@ func TestEvidenceAnyBytes(t *testing.T) {
 		ctx := context.Background()
 		for _, tt := range tests {
 			ev := tt.ev
+			// The store cleans a delivery's headers in place: each database gets its own.
+			ev.Headers = maps.Clone(tt.ev.Headers)
 			ev.ReceivedAt, ev.Provider, ev.Status, ev.Signature = store.T(now), "twilio", store.StatusProcessed, "valid"
 			if ev.Route == "" {
 				ev.Route = "/api/twilio/sms/inbound"
