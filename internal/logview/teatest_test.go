@@ -33,7 +33,7 @@ func keyMsg(s string) tea.KeyMsg {
 func waitFor(t *testing.T, tm *teatest.TestModel, text string) {
 	t.Helper()
 	teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return bytes.Contains(b, []byte(text)) },
-		teatest.WithDuration(5*time.Second), teatest.WithCheckInterval(10*time.Millisecond))
+		teatest.WithDuration(30*time.Second), teatest.WithCheckInterval(10*time.Millisecond))
 }
 
 // TestDriveKeys runs the viewer as a program: open an org, filter to rejected, open the
@@ -50,7 +50,8 @@ func TestDriveKeys(t *testing.T) {
 	for _, k := range []string{"S", "down", "down", "down", "down", "down", "enter"} {
 		tm.Send(keyMsg(k))
 	}
-	waitFor(t, tm, "status rejected")
+	// The filtered list, loaded: an enter pressed while it loads finds no row to open.
+	waitFor(t, tm, "status rejected · 1 loaded")
 	tm.Send(keyMsg("enter"))
 	waitFor(t, tm, "signature invalid for")
 	tm.Send(keyMsg("c"))
@@ -60,7 +61,7 @@ func TestDriveKeys(t *testing.T) {
 	tm.Send(tea.MouseMsg{Action: tea.MouseActionPress, Button: tea.MouseButtonWheelDown})
 	tm.Send(tea.WindowSizeMsg{Width: 100, Height: 24})
 	tm.Send(keyMsg("q"))
-	fm, ok := tm.FinalModel(t, teatest.WithFinalTimeout(5*time.Second)).(Model)
+	fm, ok := tm.FinalModel(t, teatest.WithFinalTimeout(30*time.Second)).(Model)
 	if !ok {
 		t.Fatal("final model is not a Model")
 	}
