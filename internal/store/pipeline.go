@@ -202,12 +202,9 @@ func (p *pipeline) begin(keys []int32) error {
 	return p.later(&pipeStmt{sql: lockSQL, args: []any{subjectLockClass, keys}, what: "lock subjects"})
 }
 
-// commit sends the statements still queued (see later) and the commit in one round
-// trip. The transaction is committed only when all of them were taken.
-func (p *pipeline) commit() error { return p.end("COMMIT") }
-
-// end sends the statements still queued and final (COMMIT, or ROLLBACK for a rehearsal)
-// in one round trip.
+// end sends the statements still queued (see later) and final, COMMIT (or ROLLBACK for a
+// rehearsal), in one round trip. The transaction is committed only when all of them were
+// taken.
 func (p *pipeline) end(final string) error {
 	p.mu.Lock()
 	rest, failed := p.waiting, p.failed

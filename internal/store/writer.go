@@ -456,8 +456,19 @@ func (w *writer) inTx(ctx context.Context, deadline time.Time, locks []int32, fn
 }
 
 func (w *writer) tryTx(ctx context.Context, locks []int32, fn func(*Tx) error) error {
+	return w.transact(ctx, locks, fn, true)
+}
+
+// rehearse runs fn as tryTx would, on the connection the writers use, and rolls the
+// transaction back: nothing of it stays, no failpoint is hit, nothing is counted.
+func (w *writer) rehearse(ctx context.Context, locks []int32, fn func(*Tx) error) error {
+	return w.transact(ctx, locks, fn, false)
+}
+
+// transact runs fn in a transaction and commits it, or, unless keep, rolls it back.
+func (w *writer) transact(ctx context.Context, locks []int32, fn func(*Tx) error, keep bool) error {
 	if w.driver == Postgres {
-		return w.tryPipelined(ctx, locks, fn)
+		return w.pipelined(ctx, locks, fn, keep)
 	}
 	stx, err := w.db.BeginTxx(ctx, nil)
 	if err != nil {
@@ -465,7 +476,7 @@ func (w *writer) tryTx(ctx context.Context, locks []int32, fn func(*Tx) error) e
 	}
 	// SQLite takes no subject locks: its one writer is the lock.
 	tx := &Tx{sq: stx, driver: w.driver, stmts: w.stmts, bound: unwatched(ctx)}
-	if err := tx.finish(ctx, fn); err != nil {
+	if err := tx.finish(ctx, fn); err != nil || !keep {
 		_ = stx.Rollback()
 		return err
 	}
@@ -485,62 +496,34 @@ func (w *writer) tryTx(ctx context.Context, locks []int32, fn func(*Tx) error) e
 // statement in flight then (a few µs, never a wait for a lock, which BEGIN took) ends first.
 func unwatched(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
 
-// rehearse runs fn as tryTx would, on the connection the writers use, and rolls the
-// transaction back: nothing of it stays, no failpoint is hit, nothing is counted.
-func (w *writer) rehearse(ctx context.Context, locks []int32, fn func(*Tx) error) error {
-	if w.driver == Postgres {
-		conn, err := w.db.Connx(ctx)
-		if err != nil {
-			return fmt.Errorf("begin: %w", classifyConn(err))
-		}
-		defer conn.Close()
-		return conn.Raw(func(dc any) error {
-			tx := &Tx{pipe: newPipeline(ctx, dc.(*stdlib.Conn).Conn(), new(atomic.Uint64)), driver: w.driver, bound: ctx}
-			err := tx.pipe.begin(lockKeys(locks))
-			if err == nil {
-				err = tx.finish(ctx, fn)
-			}
-			if err == nil {
-				// The statements queued for the commit run too, then the rollback.
-				err = tx.pipe.end("ROLLBACK")
-			}
-			if err != nil {
-				tx.pipe.rollback()
-			}
-			return err
-		})
-	}
-	stx, err := w.db.BeginTxx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", classifyConn(err))
-	}
-	defer stx.Rollback()
-	tx := &Tx{sq: stx, driver: w.driver, stmts: w.stmts, bound: unwatched(ctx)}
-	return tx.finish(ctx, fn)
-}
-
-// tryPipelined is tryTx on PostgreSQL: the transaction runs on the pool's connection
+// pipelined is transact on PostgreSQL: the transaction runs on the pool's connection
 // through pgx itself, whose batches database/sql cannot send, so that its statements go in
 // pipelined rounds. It begins and takes its subject locks with its first round, and
-// commits with its last statements: a unit of k dependent statements costs k round trips.
-func (w *writer) tryPipelined(ctx context.Context, locks []int32, fn func(*Tx) error) error {
+// commits (or rolls back) with its last statements: a unit of k dependent statements costs
+// k round trips.
+func (w *writer) pipelined(ctx context.Context, locks []int32, fn func(*Tx) error, keep bool) error {
 	conn, err := w.db.Connx(ctx)
 	if err != nil {
 		return fmt.Errorf("begin: %w", classifyConn(err))
 	}
 	defer conn.Close()
+	trips, final := &w.trips, "COMMIT"
+	if !keep {
+		trips, final = new(atomic.Uint64), "ROLLBACK"
+	}
 	return conn.Raw(func(dc any) error {
-		pc := dc.(*stdlib.Conn).Conn()
-		tx := &Tx{pipe: newPipeline(ctx, pc, &w.trips), driver: w.driver, bound: ctx}
+		tx := &Tx{pipe: newPipeline(ctx, dc.(*stdlib.Conn).Conn(), trips), driver: w.driver, bound: ctx}
 		err := tx.pipe.begin(lockKeys(locks))
 		if err == nil {
 			err = tx.finish(ctx, fn)
 		}
 		if err == nil {
-			failpoint.Hit(failpoint.StoreBeforeCommit)
-			if err = tx.pipe.commit(); err != nil {
-				err = fmt.Errorf("commit: %w", classifyConn(err))
-			} else {
+			if keep {
+				failpoint.Hit(failpoint.StoreBeforeCommit)
+			}
+			if err = tx.pipe.end(final); err != nil {
+				err = fmt.Errorf("%s: %w", strings.ToLower(final), classifyConn(err))
+			} else if keep {
 				w.commits.Add(1)
 			}
 		}
