@@ -30,6 +30,11 @@ func TestLaneWorkersAreKept(t *testing.T) {
 		defer p.mu.Unlock()
 		return len(p.idle)
 	}
+	started := func() int {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.started
+	}
 	waitIdle := func(n int) {
 		t.Helper()
 		// A worker goes back to idle just after its lane's last statement: wait for it.
@@ -40,9 +45,15 @@ func TestLaneWorkersAreKept(t *testing.T) {
 	batch(3)
 	waitIdle(3)
 	batch(3)
-	waitIdle(3) // the same three, not three more
+	if n := started(); n != 3 {
+		t.Fatalf("%d workers started for two batches of three lanes; want the same three", n)
+	}
+	waitIdle(3)
 	batch(5)
 	waitIdle(5)
+	if n := started(); n != 5 {
+		t.Fatalf("%d workers started; want 5 (three kept, two more)", n)
+	}
 	p.close()
 	if n := idle(); n != 0 {
 		t.Errorf("%d workers idle after close", n)

@@ -599,9 +599,10 @@ func runLanes(tx *Tx, batch []*unit, workers *laneWorkers) error {
 // PostgreSQL, 1.2% with the workers kept. There are as many as lanes ever ran at once (at
 // most a batch's units per writer); they end with the writer.
 type laneWorkers struct {
-	mu     sync.Mutex
-	idle   []chan func()
-	closed bool
+	mu      sync.Mutex
+	idle    []chan func()
+	started int // workers ever started
+	closed  bool
 }
 
 // run runs fn on an idle worker, or on a new one.
@@ -610,6 +611,8 @@ func (p *laneWorkers) run(fn func()) {
 	var w chan func()
 	if n := len(p.idle); n > 0 {
 		w, p.idle = p.idle[n-1], p.idle[:n-1]
+	} else {
+		p.started++
 	}
 	p.mu.Unlock()
 	if w == nil {
