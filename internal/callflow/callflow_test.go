@@ -309,6 +309,9 @@ func TestUrgent(t *testing.T) {
 		"can you come tuesday?":             false,
 		"Emergency!":                        true,
 		"":                                  false,
+		"  no \t\n  HEAT upstairs ":         true,
+		"no\u00a0heat":                      true,
+		"nó heat":                           false,
 	} {
 		if got := Urgent(body, kw); got != want {
 			t.Errorf("Urgent(%q) = %v, want %v", body, got, want)
@@ -316,6 +319,14 @@ func TestUrgent(t *testing.T) {
 	}
 	if !Urgent("water everywhere", UrgentKeywords("Water, burst pipe")) || Urgent("no heat", UrgentKeywords("water")) {
 		t.Error("an org's own keywords replace the defaults")
+	}
+}
+
+func TestFoldedIsFieldsOfLowerJoined(t *testing.T) {
+	for _, in := range []string{"", " ", "No Heat", "  a\t\tb \n", "ÀÉÎ ñ", "\u00a0x\u2003Y\u00a0", "bad \xff\xfe BYTES", "İSTANBUL", "ΣΑΣ"} {
+		if got, want := folded(in), strings.Join(strings.Fields(strings.ToLower(in)), " "); got != want {
+			t.Errorf("folded(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
 

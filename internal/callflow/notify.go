@@ -3,6 +3,7 @@ package callflow
 import (
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // DefaultUrgentKeywords make a reply urgent when an org has set none of its own.
@@ -12,7 +13,7 @@ var DefaultUrgentKeywords = []string{"no heat", "no ac", "no a/c", "gas", "carbo
 func UrgentKeywords(list string) []string {
 	var out []string
 	for _, k := range strings.Split(list, ",") {
-		if k = strings.Join(strings.Fields(strings.ToLower(k)), " "); k != "" {
+		if k = folded(k); k != "" {
 			out = append(out, k)
 		}
 	}
@@ -25,7 +26,7 @@ func UrgentKeywords(list string) []string {
 // Urgent reports whether body names one of the keywords as words of its own ("gas" in
 // "I smell gas", not in "gasket"), allowing the usual endings ("leaking", "floods").
 func Urgent(body string, keywords []string) bool {
-	text := strings.Join(strings.Fields(strings.ToLower(body)), " ")
+	text := folded(body)
 	for _, k := range keywords {
 		for i := 0; i < len(text); {
 			j := strings.Index(text[i:], k)
@@ -40,6 +41,33 @@ func Urgent(body string, keywords []string) bool {
 		}
 	}
 	return false
+}
+
+// folded is s in lower case with its runs of spaces made one space and its ends trimmed
+// (strings.Fields, joined), in one pass: it runs on every reply's body.
+func folded(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	space := false
+	for _, r := range s {
+		if unicode.IsSpace(r) {
+			space = b.Len() > 0
+			continue
+		}
+		if space {
+			b.WriteByte(' ')
+			space = false
+		}
+		if r < utf8.RuneSelf {
+			if 'A' <= r && r <= 'Z' {
+				r += 'a' - 'A'
+			}
+			b.WriteByte(byte(r))
+			continue
+		}
+		b.WriteRune(unicode.ToLower(r))
+	}
+	return b.String()
 }
 
 func isWordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }

@@ -52,6 +52,7 @@ const orgColumns = `id, slug, name, timezone, forward_to, notify_number, textbac
 // or Stripe customer that is already taken fails with ErrDuplicate.
 func (s *Store) CreateOrg(ctx context.Context, in NewOrg, now time.Time) (Org, error) {
 	err := s.Write(ctx, func(tx *Tx) error { return tx.createOrg(ctx, in, now) })
+	s.orgs.changed()
 	if err != nil {
 		return Org{}, err
 	}
@@ -102,8 +103,8 @@ type OrgUpdate struct {
 var ErrNotOwned = errors.New("number not tracked by this org")
 
 // UpdateOrg changes an org's settings and numbers in one transaction: all of it or
-// nothing. Every delivery reads the org afresh, so running servers act on the change from
-// the next one. A number taken by another org fails with ErrDuplicate.
+// nothing. This process acts on the change from its next delivery, a running serve from
+// within orgTTL. A number taken by another org fails with ErrDuplicate.
 func (s *Store) UpdateOrg(ctx context.Context, slug string, u OrgUpdate, now time.Time) (Org, error) {
 	err := s.Write(ctx, func(tx *Tx) error {
 		var id int64
@@ -155,6 +156,7 @@ func (s *Store) UpdateOrg(ctx context.Context, slug string, u OrgUpdate, now tim
 		}
 		return nil
 	})
+	s.orgs.changed()
 	if err != nil {
 		return Org{}, err
 	}
@@ -171,8 +173,13 @@ func (s *Store) OrgBySlug(ctx context.Context, slug string) (Org, error) {
 }
 
 // OrgByNumber finds the org a tracked number belongs to; it is on every Twilio request.
+// A found org is kept for orgTTL (see orgCache).
 func (s *Store) OrgByNumber(ctx context.Context, number string) (Org, error) {
-	var org Org
+	now := time.Now()
+	org, ok, gen := s.orgs.get(number, now)
+	if ok {
+		return org, nil
+	}
 	var err error
 	if st := s.readStmt(ctx, orgByNumber); st != nil {
 		err = st.GetContext(ctx, &org, number)
@@ -182,6 +189,7 @@ func (s *Store) OrgByNumber(ctx context.Context, number string) (Org, error) {
 	if err != nil {
 		return org, fmt.Errorf("org of %s: %w", number, classify(err))
 	}
+	s.orgs.put(number, org, gen, now)
 	return org, nil
 }
 
