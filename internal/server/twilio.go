@@ -269,23 +269,14 @@ func (s *Server) twilioRoute(spec twilioRouteSpec) http.Handler {
 		// the deadline does.
 		ctx, cancel := s.commitContext(r)
 		defer cancel()
-		// The org is found where it costs least: in the transaction on PostgreSQL, on the
-		// read pool beside SQLite's one writer.
+		// The org is found in the transaction that applies the delivery: on PostgreSQL with
+		// the claim in the batch's pipelined round, on SQLite mostly in memory (checked
+		// against the transaction's view of the orgs' last change).
 		orgOf := func(tx *store.Tx) func() (store.Org, error) { return tx.AskOrgByNumber(ctx, tracked) }
-		if !s.store.ReadsInWrites() {
-			org, err := s.store.OrgByNumber(r.Context(), tracked)
-			if err != nil && !errors.Is(err, store.ErrNotFound) {
-				s.failWith(w, r, ev, twilioError(err, spec.voice), err, start)
-				return
-			}
-			orgOf = func(*store.Tx) func() (store.Org, error) {
-				return func() (store.Org, error) { return org, err }
-			}
-			if !spec.outbound && org.NotifyNumber != "" {
-				// The owner may be told of this caller: the number is written for them
-				// here, not in the one writer.
-				d.callerHuman = callflow.HumanPhone(caller, tracked)
-			}
+		if org, ok := s.store.SeenOrg(tracked); ok && !spec.outbound && org.NotifyNumber != "" {
+			// The owner may be told of this caller: the number is written for them here,
+			// not in the one writer (the store writes it itself when this guessed wrong).
+			d.callerHuman = callflow.HumanPhone(caller, tracked)
 		}
 		key := spec.key(d.params)
 		// Keyed by caller: a caller's calls, lead, messages and opt-out are written under

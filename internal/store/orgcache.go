@@ -1,59 +1,80 @@
 package store
 
 import (
+	"context"
+	"fmt"
 	"sync"
-	"time"
 )
 
-// orgTTL is how long the org of a tracked number is kept in memory. Every Twilio
-// delivery looks its org up; on SQLite that lookup was a tenth of serve's CPU under load.
-// A change made by this process (UpdateOrg, CreateOrg) is seen by the next delivery; one
-// made by another process (`callsnare org update` beside a running serve) within orgTTL.
-const orgTTL = time.Second
-
-// orgCache keeps found orgs by tracked number for orgTTL. An unknown number is not
-// kept: it is looked up each time, so a number added by another process is found at
-// once. gen counts this process's changes to orgs: a lookup that began before one does
-// not keep what it read.
+// orgCache keeps the orgs of tracked numbers on SQLite, where every delivery looks its
+// org up in the one writer's transaction: the lookup, on the read pool, had been a tenth
+// of serve's CPU under load. An entry is used only in a transaction that sees the token
+// it was read under (org_changes, set anew by every change to an org or its numbers, by
+// any process), so a delivery acts on a change from the first transaction that sees it,
+// as if it had read the org itself. A number that belongs to no org is not kept.
 type orgCache struct {
-	mu  sync.RWMutex
-	gen uint64
-	m   map[string]cachedOrg
+	mu sync.RWMutex
+	m  map[string]cachedOrg
 }
 
 type cachedOrg struct {
-	org     Org
-	expires time.Time
+	org   Org
+	token int64
 }
 
 func newOrgCache() *orgCache { return &orgCache{m: make(map[string]cachedOrg)} }
 
-// get returns the kept org of a number, and the generation a lookup that misses hands
-// back to put.
-func (c *orgCache) get(number string, now time.Time) (Org, bool, uint64) {
+func (c *orgCache) get(number string) (cachedOrg, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	e, ok := c.m[number]
-	if ok && now.Before(e.expires) {
-		return e.org, true, c.gen
-	}
-	return Org{}, false, c.gen
+	return e, ok
 }
 
-// put keeps an org read while the generation was gen, unless orgs changed since.
-func (c *orgCache) put(number string, org Org, gen uint64, now time.Time) {
+func (c *orgCache) put(number string, org Org, token int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if gen != c.gen {
-		return
-	}
-	c.m[number] = cachedOrg{org: org, expires: now.Add(orgTTL)}
+	c.m[number] = cachedOrg{org: org, token: token}
 }
 
-// changed forgets every kept org: this process changed orgs or their numbers.
-func (c *orgCache) changed() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.gen++
-	clear(c.m)
+// orgChanges is the token of the orgs' last change as one transaction sees it, read once.
+type orgChanges struct {
+	once  sync.Once
+	token int64
+	err   error
+}
+
+type orgChangesKey struct{}
+
+// keptOrgByNumber is AskOrgByNumber's answer on SQLite: the kept org when nothing changed
+// since it was read, else the org read in the transaction, and kept.
+func (tx *Tx) keptOrgByNumber(ctx context.Context, number string) (Org, error) {
+	ch := tx.Stash(orgChangesKey{}, func() any { return &orgChanges{} }).(*orgChanges)
+	ch.once.Do(func() {
+		if ch.err = tx.get(ctx, &ch.token, `SELECT token FROM org_changes`); ch.err != nil {
+			ch.err = fmt.Errorf("org changes: %w", classify(ch.err))
+		}
+	})
+	if ch.err != nil {
+		return Org{}, ch.err
+	}
+	if e, ok := tx.orgs.get(number); ok && e.token == ch.token {
+		return e.org, nil
+	}
+	var org Org
+	if err := tx.get(ctx, &org, orgByNumber, number); err != nil {
+		return org, fmt.Errorf("org of %s: %w", number, classify(err))
+	}
+	tx.orgs.put(number, org, ch.token)
+	return org, nil
+}
+
+// SeenOrg is the org this process last read for a tracked number, if any, unchecked: a
+// hint for work that may be done before the transaction and is right either way.
+func (s *Store) SeenOrg(number string) (Org, bool) {
+	if s.w == nil || s.w.orgs == nil {
+		return Org{}, false
+	}
+	e, ok := s.w.orgs.get(number)
+	return e.org, ok
 }

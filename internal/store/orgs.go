@@ -52,7 +52,6 @@ const orgColumns = `id, slug, name, timezone, forward_to, notify_number, textbac
 // or Stripe customer that is already taken fails with ErrDuplicate.
 func (s *Store) CreateOrg(ctx context.Context, in NewOrg, now time.Time) (Org, error) {
 	err := s.Write(ctx, func(tx *Tx) error { return tx.createOrg(ctx, in, now) })
-	s.orgs.changed()
 	if err != nil {
 		return Org{}, err
 	}
@@ -103,8 +102,8 @@ type OrgUpdate struct {
 var ErrNotOwned = errors.New("number not tracked by this org")
 
 // UpdateOrg changes an org's settings and numbers in one transaction: all of it or
-// nothing. This process acts on the change from its next delivery, a running serve from
-// within orgTTL. A number taken by another org fails with ErrDuplicate.
+// nothing. Every delivery sees the org as its own transaction does, so running servers act
+// on the change from the next one. A number taken by another org fails with ErrDuplicate.
 func (s *Store) UpdateOrg(ctx context.Context, slug string, u OrgUpdate, now time.Time) (Org, error) {
 	err := s.Write(ctx, func(tx *Tx) error {
 		var id int64
@@ -156,7 +155,6 @@ func (s *Store) UpdateOrg(ctx context.Context, slug string, u OrgUpdate, now tim
 		}
 		return nil
 	})
-	s.orgs.changed()
 	if err != nil {
 		return Org{}, err
 	}
@@ -173,13 +171,8 @@ func (s *Store) OrgBySlug(ctx context.Context, slug string) (Org, error) {
 }
 
 // OrgByNumber finds the org a tracked number belongs to; it is on every Twilio request.
-// A found org is kept for orgTTL (see orgCache).
 func (s *Store) OrgByNumber(ctx context.Context, number string) (Org, error) {
-	now := time.Now()
-	org, ok, gen := s.orgs.get(number, now)
-	if ok {
-		return org, nil
-	}
+	var org Org
 	var err error
 	if st := s.readStmt(ctx, orgByNumber); st != nil {
 		err = st.GetContext(ctx, &org, number)
@@ -189,7 +182,6 @@ func (s *Store) OrgByNumber(ctx context.Context, number string) (Org, error) {
 	if err != nil {
 		return org, fmt.Errorf("org of %s: %w", number, classify(err))
 	}
-	s.orgs.put(number, org, gen, now)
 	return org, nil
 }
 
@@ -201,8 +193,12 @@ func (s *Store) ReadsInWrites() bool { return s.driver == Postgres }
 
 // AskOrgByNumber is Store.OrgByNumber within the transaction, asked for (see ask): a
 // delivery finds its org in the transaction that applies it, which on PostgreSQL rides
-// the batch's pipelined rounds, together with the delivery's claim (AskClaim).
+// the batch's pipelined rounds, together with the delivery's claim (AskClaim), and on
+// SQLite is mostly kept in memory (orgCache).
 func (tx *Tx) AskOrgByNumber(ctx context.Context, number string) func() (Org, error) {
+	if tx.orgs != nil {
+		return func() (Org, error) { return tx.keptOrgByNumber(ctx, number) }
+	}
 	var org Org
 	found := tx.ask(ctx, &org, orgByNumber, number)
 	return func() (Org, error) {

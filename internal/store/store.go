@@ -62,7 +62,6 @@ type Store struct {
 	w      *writer
 	log    *slog.Logger
 	reads  *stmtCache // SQLite: the read pool's statements on the webhook path
-	orgs   *orgCache
 }
 
 // ParseDSN tells which driver a --db value names and returns the DSN that driver takes:
@@ -122,7 +121,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if opts.BusyTimeout <= 0 {
 		opts.BusyTimeout = DefaultWriteDeadline
 	}
-	s := &Store{driver: driver, log: opts.Logger, orgs: newOrgCache()}
+	s := &Store{driver: driver, log: opts.Logger}
 	switch driver {
 	case SQLite:
 		if path, _, _ := strings.Cut(ddsn, "?"); opts.ReadOnly {

@@ -38,6 +38,7 @@ type Tx struct {
 	pipe   *pipeline // PostgreSQL
 	driver Driver
 	stmts  *stmtCache // nil: run statement text directly
+	orgs   *orgCache  // SQLite: the orgs kept in memory
 	// bound is the batch's context: its deadline is the earliest of its units', and every
 	// statement runs under it, whatever context the unit passes.
 	bound  context.Context
@@ -134,6 +135,7 @@ type writer struct {
 	db       *sqlx.DB
 	driver   Driver
 	stmts    *stmtCache
+	orgs     *orgCache    // SQLite
 	shards   []chan *unit // one queue per writer goroutine
 	next     atomic.Uint64
 	maxBatch int
@@ -163,6 +165,7 @@ func newWriter(db *sqlx.DB, writers, maxBatch int, log *slog.Logger) *writer {
 	w := &writer{db: db, driver: d, maxBatch: maxBatch, log: log}
 	if d == SQLite {
 		w.stmts = newStmtCache(db)
+		w.orgs = newOrgCache()
 	}
 	for range writers {
 		q := make(chan *unit, 4*maxBatch)
@@ -475,7 +478,7 @@ func (w *writer) transact(ctx context.Context, locks []int32, fn func(*Tx) error
 		return fmt.Errorf("begin: %w", classifyConn(err))
 	}
 	// SQLite takes no subject locks: its one writer is the lock.
-	tx := &Tx{sq: stx, driver: w.driver, stmts: w.stmts, bound: unwatched(ctx)}
+	tx := &Tx{sq: stx, driver: w.driver, stmts: w.stmts, orgs: w.orgs, bound: unwatched(ctx)}
 	if err := tx.finish(ctx, fn); err != nil || !keep {
 		_ = stx.Rollback()
 		return err
