@@ -327,6 +327,9 @@ func TestFoldedIsFieldsOfLowerJoined(t *testing.T) {
 		if got, want := folded(in), strings.Join(strings.Fields(strings.ToLower(in)), " "); got != want {
 			t.Errorf("folded(%q) = %q, want %q", in, got, want)
 		}
+		if got, want := fold(in, false), strings.Join(strings.Fields(in), " "); got != want {
+			t.Errorf("fold(%q, false) = %q, want %q", in, got, want)
+		}
 	}
 }
 
@@ -339,6 +342,18 @@ func TestNotices(t *testing.T) {
 	}
 	if got := MissedCallNotice("(512) 555-0123", true); got != "Missed call from (512) 555-0123. We texted them back." {
 		t.Errorf("MissedCallNotice = %q", got)
+	}
+	for _, c := range []struct{ body, quote string }{
+		{strings.Repeat("é", maxQuote), strings.Repeat("é", maxQuote)},
+		{strings.Repeat("é", maxQuote+1), strings.Repeat("é", maxQuote-1) + "…"},
+		{"  two\n\tlines  ", "two lines"},
+		{strings.Repeat("a", maxQuote-3) + " 🔥🔥", strings.Repeat("a", maxQuote-3) + " 🔥🔥"},
+		{strings.Repeat("a", maxQuote-3) + " 🔥🔥🔥", strings.Repeat("a", maxQuote-3) + " 🔥…"},
+		{strings.Repeat("a", maxQuote-2) + " 🔥🔥", strings.Repeat("a", maxQuote-2) + "…"},
+	} {
+		if got, want := ReplyNotice("(512) 555-0123", c.body, false), `Reply from (512) 555-0123: "`+c.quote+`"`; got != want {
+			t.Errorf("ReplyNotice(%q) = %q, want %q", c.body, got, want)
+		}
 	}
 	long := strings.Repeat("furnace ", 40)
 	got := ReplyNotice("(512) 555-0123", long, true)

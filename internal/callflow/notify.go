@@ -45,11 +45,18 @@ func Urgent(body string, keywords []string) bool {
 
 // folded is s in lower case with its runs of spaces made one space and its ends trimmed
 // (strings.Fields, joined), in one pass: it runs on every reply's body.
-func folded(s string) string {
+func folded(s string) string { return fold(s, true) }
+
+// fold is folded, lowering the case only when lower says so (bytes that are not UTF-8
+// are then kept as they are, as strings.Fields keeps them).
+func fold(s string, lower bool) string {
 	var b strings.Builder
 	b.Grow(len(s))
 	space := false
-	for _, r := range s {
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		word := s[i : i+size]
+		i += size
 		if unicode.IsSpace(r) {
 			space = b.Len() > 0
 			continue
@@ -58,14 +65,17 @@ func folded(s string) string {
 			b.WriteByte(' ')
 			space = false
 		}
-		if r < utf8.RuneSelf {
+		switch {
+		case !lower:
+			b.WriteString(word)
+		case r < utf8.RuneSelf:
 			if 'A' <= r && r <= 'Z' {
 				r += 'a' - 'A'
 			}
 			b.WriteByte(byte(r))
-			continue
+		default:
+			b.WriteRune(unicode.ToLower(r))
 		}
-		b.WriteRune(unicode.ToLower(r))
 	}
 	return b.String()
 }
@@ -134,9 +144,17 @@ func MissedCallNotice(callerHuman string, textedBack bool) string {
 // ReplyNotice is the owner's SMS about a reply, quoting it shortened; URGENT first when
 // the reply is.
 func ReplyNotice(callerHuman, body string, urgent bool) string {
-	quote := strings.Join(strings.Fields(body), " ")
-	if r := []rune(quote); len(r) > maxQuote {
-		quote = strings.TrimSpace(string(r[:maxQuote-1])) + "…"
+	quote := fold(body, false)
+	if utf8.RuneCountInString(quote) > maxQuote {
+		cut, n := 0, 0
+		for i := range quote {
+			if n == maxQuote-1 {
+				cut = i
+				break
+			}
+			n++
+		}
+		quote = strings.TrimSpace(quote[:cut]) + "…"
 	}
 	msg := "Reply from " + callerHuman + `: "` + quote + `"`
 	if quote == "" {
