@@ -52,17 +52,31 @@ func (c *stmtCache) close() {
 }
 
 // stmt returns the statement for q within the transaction: the cached one bound to the
-// transaction's connection, or nil to run the text directly.
+// transaction's connection, or nil to run the text directly. It is bound once per
+// transaction: a batch runs each statement once per unit.
 func (tx *Tx) stmt(ctx context.Context, q string) *sqlx.Stmt {
 	ctx = tx.ctx(ctx)
 	if tx.stmts == nil {
 		return nil
 	}
-	st, err := tx.stmts.get(ctx, q)
+	tx.mu.Lock()
+	st, ok := tx.inTx[q]
+	tx.mu.Unlock()
+	if ok {
+		return st
+	}
+	prepared, err := tx.stmts.get(ctx, q)
 	if err != nil {
 		return nil // the direct path reports the error with its context
 	}
-	return tx.sq.StmtxContext(ctx, st)
+	st = tx.sq.StmtxContext(ctx, prepared)
+	tx.mu.Lock()
+	if tx.inTx == nil {
+		tx.inTx = make(map[string]*sqlx.Stmt)
+	}
+	tx.inTx[q] = st
+	tx.mu.Unlock()
+	return st
 }
 
 // readStmt returns the read pool's prepared statement for q on SQLite (where parsing is a

@@ -37,8 +37,9 @@ type Tx struct {
 	sq     *sqlx.Tx  // SQLite
 	pipe   *pipeline // PostgreSQL
 	driver Driver
-	stmts  *stmtCache // nil: run statement text directly
-	orgs   *orgCache  // SQLite: the orgs kept in memory
+	stmts  *stmtCache            // nil: run statement text directly
+	inTx   map[string]*sqlx.Stmt // stmts' statements bound to this transaction
+	orgs   *orgCache             // SQLite: the orgs kept in memory
 	// bound is the batch's context: its deadline is the earliest of its units', and every
 	// statement runs under it, whatever context the unit passes.
 	bound  context.Context
