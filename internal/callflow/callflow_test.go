@@ -333,6 +333,26 @@ func TestFoldedIsFieldsOfLowerJoined(t *testing.T) {
 	}
 }
 
+func TestReadReply(t *testing.T) {
+	for _, c := range []struct {
+		body     string
+		media    int
+		keywords string
+		want     string
+	}{
+		{"We have NO HEAT", 0, "", `URGENT Reply from X: "We have NO HEAT"`},
+		{"We have NO HEAT", 0, "water", `Reply from X: "We have NO HEAT"`},
+		{"water  everywhere\n", 0, "Water, burst pipe", `URGENT Reply from X: "water everywhere"`},
+		{"", 2, "", `Reply from X: "[2 media]"`},
+		{"", 0, "", `Reply from X (no text)`},
+	} {
+		r := ReadReply(c.body, c.media, c.keywords)
+		if got := r.Notice("X"); got != c.want || r.Keywords != c.keywords {
+			t.Errorf("ReadReply(%q, %d, %q) = %+v, notice %q, want %q", c.body, c.media, c.keywords, r, got, c.want)
+		}
+	}
+}
+
 func TestNotices(t *testing.T) {
 	if got := HumanPhone("+15125550123", "+15125550100"); got != "(512) 555-0123" {
 		t.Errorf("HumanPhone US = %q", got)
@@ -351,14 +371,16 @@ func TestNotices(t *testing.T) {
 		{strings.Repeat("a", maxQuote-3) + " 🔥🔥🔥", strings.Repeat("a", maxQuote-3) + " 🔥…"},
 		{strings.Repeat("a", maxQuote-2) + " 🔥🔥", strings.Repeat("a", maxQuote-2) + "…"},
 	} {
-		if got, want := ReplyNotice("(512) 555-0123", c.body, false), `Reply from (512) 555-0123: "`+c.quote+`"`; got != want {
-			t.Errorf("ReplyNotice(%q) = %q, want %q", c.body, got, want)
+		if got, want := ReadReply(c.body, 0, "").Notice("(512) 555-0123"), `Reply from (512) 555-0123: "`+c.quote+`"`; got != want {
+			t.Errorf("notice of %q = %q, want %q", c.body, got, want)
 		}
 	}
 	long := strings.Repeat("furnace ", 40)
-	got := ReplyNotice("(512) 555-0123", long, true)
+	r := ReadReply(long, 0, "")
+	r.Urgent = true
+	got := r.Notice("(512) 555-0123")
 	if !strings.HasPrefix(got, `URGENT Reply from (512) 555-0123: "furnace`) || len([]rune(got)) > 170 || !strings.HasSuffix(got, `…"`) {
-		t.Errorf("ReplyNotice = %q", got)
+		t.Errorf("notice = %q", got)
 	}
 	for _, tt := range []struct {
 		notify, caller string

@@ -1,6 +1,7 @@
 package callflow
 
 import (
+	"fmt"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -141,26 +142,45 @@ func MissedCallNotice(callerHuman string, textedBack bool) string {
 	return msg + " They were not texted back."
 }
 
-// ReplyNotice is the owner's SMS about a reply, quoting it shortened; URGENT first when
-// the reply is.
-func ReplyNotice(callerHuman, body string, urgent bool) string {
-	quote := fold(body, false)
-	if utf8.RuneCountInString(quote) > maxQuote {
+// Reply is what the owner's notification of a reply takes from its words, worked out
+// once: whether the org's urgent keywords (Keywords, as the org set them) make it urgent,
+// and the quote, shortened.
+type Reply struct {
+	Keywords string
+	Urgent   bool
+	Quote    string
+}
+
+// ReadReply reads a reply for its owner's notification: body, or when it has no words and
+// carries media, how many; keywords is the org's comma-separated list ("" for the defaults).
+func ReadReply(body string, media int, keywords string) Reply {
+	if body == "" && media > 0 {
+		body = fmt.Sprintf("[%d media]", media)
+	}
+	r := Reply{Keywords: keywords, Urgent: Urgent(body, UrgentKeywords(keywords))}
+	r.Quote = fold(body, false)
+	if utf8.RuneCountInString(r.Quote) > maxQuote {
 		cut, n := 0, 0
-		for i := range quote {
+		for i := range r.Quote {
 			if n == maxQuote-1 {
 				cut = i
 				break
 			}
 			n++
 		}
-		quote = strings.TrimSpace(quote[:cut]) + "…"
+		r.Quote = strings.TrimSpace(r.Quote[:cut]) + "…"
 	}
-	msg := "Reply from " + callerHuman + `: "` + quote + `"`
-	if quote == "" {
+	return r
+}
+
+// Notice is the owner's SMS about the reply, naming the caller as given; URGENT first when
+// the reply is.
+func (r Reply) Notice(callerHuman string) string {
+	msg := "Reply from " + callerHuman + `: "` + r.Quote + `"`
+	if r.Quote == "" {
 		msg = "Reply from " + callerHuman + " (no text)"
 	}
-	if urgent {
+	if r.Urgent {
 		return "URGENT " + msg
 	}
 	return msg

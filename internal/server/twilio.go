@@ -29,6 +29,10 @@ type twilioRouteSpec struct {
 	answer func(s *Server, d *twilioDelivery, a applied) (answer, error)
 	// unmatched is the reply when To is no tracked number.
 	unmatched func() answer
+	// prepare works out, before the transaction, what apply would otherwise work out in
+	// the writer, given the org as this process last saw it (the zero Org when it saw
+	// none); apply's store checks it against the org its transaction finds.
+	prepare func(d *twilioDelivery, seen store.Org)
 	// outbound: the callback is about a message we sent, so the tracked number is From
 	// and the caller is To.
 	outbound bool
@@ -60,6 +64,8 @@ type twilioDelivery struct {
 	// parsing it is not the writer's work; else the store works it out if it tells the
 	// owner.
 	callerHuman string
+	// reply is an inbound SMS read for its owner's notification (callflow.ReadReply).
+	reply *callflow.Reply
 }
 
 var (
@@ -129,7 +135,8 @@ var (
 		apply: func(s *Server, ctx context.Context, tx *store.Tx, d *twilioDelivery) (applied, error) {
 			c, err := tx.ApplyInboundSMS(ctx, store.InboundSMS{
 				Org: d.org, MessageSID: d.params["MessageSid"], From: d.params["From"], To: d.params["To"],
-				FromHuman: d.callerHuman, Body: d.params["Body"], Media: twilio.Media(d.params), At: d.at, Rules: s.cfg.Rules,
+				FromHuman: d.callerHuman, Body: d.params["Body"], Media: twilio.Media(d.params), Reply: d.reply,
+				At: d.at, Rules: s.cfg.Rules,
 			})
 			if err == nil && c.NotifyKey != "" {
 				err = s.queue.EnqueueNotify(ctx, tx, c.NotifyKey)
@@ -138,6 +145,15 @@ var (
 		},
 		answer:    func(*Server, *twilioDelivery, applied) (answer, error) { return emptyTwiML(), nil },
 		unmatched: emptyTwiML,
+		// A reply that is no keyword is quoted to its owner, urgent by the org's words
+		// (the defaults when the org is not known yet, as most orgs keep them).
+		prepare: func(d *twilioDelivery, seen store.Org) {
+			if callflow.ClassifyKeyword(d.params["Body"]) != callflow.KeywordNone {
+				return
+			}
+			r := callflow.ReadReply(d.params["Body"], len(twilio.Media(d.params)), seen.UrgentKeywords)
+			d.reply = &r
+		},
 	}
 	smsStatus = twilioRouteSpec{
 		kind:     "sms.status",
@@ -273,10 +289,14 @@ func (s *Server) twilioRoute(spec twilioRouteSpec) http.Handler {
 		// the claim in the batch's pipelined round, on SQLite mostly in memory (checked
 		// against the transaction's view of the orgs' last change).
 		orgOf := func(tx *store.Tx) func() (store.Org, error) { return tx.AskOrgByNumber(ctx, tracked) }
-		if org, ok := s.store.SeenOrg(tracked); ok && !spec.outbound && org.NotifyNumber != "" {
+		seen, ok := s.store.SeenOrg(tracked)
+		if ok && !spec.outbound && seen.NotifyNumber != "" {
 			// The owner may be told of this caller: the number is written for them here,
 			// not in the one writer (the store writes it itself when this guessed wrong).
 			d.callerHuman = callflow.HumanPhone(caller, tracked)
+		}
+		if spec.prepare != nil {
+			spec.prepare(d, seen)
 		}
 		key := spec.key(d.params)
 		// Keyed by caller: a caller's calls, lead, messages and opt-out are written under

@@ -83,7 +83,11 @@ type InboundSMS struct {
 	FromHuman string
 	Body      string
 	Media     []callflow.Media
-	At        time.Time
+	// Reply is Body read for the owner (callflow.ReadReply), when the caller read it
+	// outside the transaction; the store reads it again if it was read with other urgent
+	// keywords than the org's.
+	Reply *callflow.Reply
+	At    time.Time
 	// Rules decide whether the org's owner may be told of a reply (billing).
 	Rules callflow.Rules
 }

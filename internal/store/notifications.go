@@ -138,15 +138,15 @@ func (tx *Tx) notifyReply(ctx context.Context, m InboundSMS, now time.Time) (str
 	if err != nil {
 		return "", err
 	}
-	urgent := callflow.Urgent(m.Body, callflow.UrgentKeywords(m.Org.UrgentKeywords))
-	body := m.Body
-	if body == "" && len(m.Media) > 0 {
-		body = fmt.Sprintf("[%d media]", len(m.Media))
+	r := m.Reply
+	if r == nil || r.Keywords != m.Org.UrgentKeywords {
+		read := callflow.ReadReply(m.Body, len(m.Media), m.Org.UrgentKeywords)
+		r = &read
 	}
 	return tx.createNotification(ctx, notifyEvent{
 		org: m.Org, key: "reply:" + m.MessageSID, kind: NotifyReply, msgID: m.MessageSID,
-		caller: m.From, from: m.To, urgent: urgent, human: m.FromHuman,
-		notice: func(caller string) string { return callflow.ReplyNotice(caller, body, urgent) },
+		caller: m.From, from: m.To, urgent: r.Urgent, human: m.FromHuman,
+		notice: r.Notice,
 	}, entitled, false, now)
 }
 

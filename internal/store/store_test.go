@@ -680,3 +680,47 @@ func TestDeadlinePassingInATransactionRollsItBack(t *testing.T) {
 		}
 	})
 }
+
+// TestReplyReadBeforeTheTransaction: a reply read for its owner before the transaction
+// (callflow.ReadReply, with the org as the server last saw it) is used when it was read
+// with the org's urgent keywords, and read again when the org's keywords are others.
+func TestReplyReadBeforeTheTransaction(t *testing.T) {
+	forEachDB(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		org := acme(t, st)
+		notify, words := "+15125550177", "water, burst pipe"
+		org, err := st.UpdateOrg(ctx, org.Slug, store.OrgUpdate{NotifyNumber: &notify, UrgentKeywords: &words}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		apply := func(sid, body string, read callflow.Reply) store.Notification {
+			t.Helper()
+			m := store.InboundSMS{Org: org, MessageSID: sid, From: "+15125550123", To: "+15125550100", Body: body,
+				Reply: &read, At: now}
+			if err := st.WriteFor(ctx, store.CallerKey(m.From), func(tx *store.Tx) error {
+				_, err := tx.ApplyInboundSMS(ctx, m)
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			n, err := st.NotificationByKey(ctx, "reply:"+sid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		// Read with the defaults (the org was not seen yet): read again with the org's.
+		stale := callflow.ReadReply("water everywhere", 0, "")
+		if n := apply("SM"+strings.Repeat("a1", 16), "water everywhere", stale); !n.Urgent ||
+			n.Body != `URGENT Reply from (512) 555-0123: "water everywhere"` {
+			t.Errorf("a reply read with other keywords: urgent %v, %q", n.Urgent, n.Body)
+		}
+		// Read with the org's own keywords: taken as read.
+		read := callflow.ReadReply("no rush, any day", 0, words)
+		read.Quote = "as read before"
+		if n := apply("SM"+strings.Repeat("a2", 16), "no rush, any day", read); n.Urgent ||
+			n.Body != `Reply from (512) 555-0123: "as read before"` {
+			t.Errorf("a reply read with the org's keywords was read again: urgent %v, %q", n.Urgent, n.Body)
+		}
+	})
+}
