@@ -64,8 +64,10 @@ type twilioDelivery struct {
 	// parsing it is not the writer's work; else the store works it out if it tells the
 	// owner.
 	callerHuman string
-	// reply is an inbound SMS read for its owner's notification (callflow.ReadReply).
+	// reply is an inbound SMS read for its owner's notification (callflow.ReadReply), and
+	// media the media it carries.
 	reply *callflow.Reply
+	media []callflow.Media
 }
 
 var (
@@ -135,7 +137,7 @@ var (
 		apply: func(s *Server, ctx context.Context, tx *store.Tx, d *twilioDelivery) (applied, error) {
 			c, err := tx.ApplyInboundSMS(ctx, store.InboundSMS{
 				Org: d.org, MessageSID: d.params["MessageSid"], From: d.params["From"], To: d.params["To"],
-				FromHuman: d.callerHuman, Body: d.params["Body"], Media: twilio.Media(d.params), Reply: d.reply,
+				FromHuman: d.callerHuman, Body: d.params["Body"], Media: d.media, Reply: d.reply,
 				At: d.at, Rules: s.cfg.Rules,
 			})
 			if err == nil && c.NotifyKey != "" {
@@ -148,10 +150,11 @@ var (
 		// A reply that is no keyword is quoted to its owner, urgent by the org's words
 		// (the defaults when the org is not known yet, as most orgs keep them).
 		prepare: func(d *twilioDelivery, seen store.Org) {
+			d.media = twilio.Media(d.params)
 			if callflow.ClassifyKeyword(d.params["Body"]) != callflow.KeywordNone {
 				return
 			}
-			r := callflow.ReadReply(d.params["Body"], len(twilio.Media(d.params)), seen.UrgentKeywords)
+			r := callflow.ReadReply(d.params["Body"], len(d.media), seen.UrgentKeywords)
 			d.reply = &r
 		},
 	}
