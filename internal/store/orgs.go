@@ -192,21 +192,22 @@ func (s *Store) OrgByNumber(ctx context.Context, number string) (Org, error) {
 func (s *Store) ReadsInWrites() bool { return s.driver == Postgres }
 
 // AskOrgByNumber is Store.OrgByNumber within the transaction, asked for (see ask): a
-// delivery finds its org in the transaction that applies it, which on PostgreSQL rides
-// the batch's pipelined rounds, together with the delivery's claim (AskClaim), and on
-// SQLite is mostly kept in memory (orgCache).
+// delivery finds its org in the transaction that applies it, mostly in memory (orgCache),
+// checked against the token of the orgs' last change, which on PostgreSQL rides the
+// batch's pipelined round together with the delivery's claim (AskClaim).
 func (tx *Tx) AskOrgByNumber(ctx context.Context, number string) func() (Org, error) {
-	if tx.orgs != nil {
-		return func() (Org, error) { return tx.keptOrgByNumber(ctx, number) }
-	}
-	var org Org
-	found := tx.ask(ctx, &org, orgByNumber, number)
-	return func() (Org, error) {
-		if err := found(); err != nil {
-			return org, fmt.Errorf("org of %s: %w", number, classify(err))
+	if tx.orgs == nil {
+		var org Org
+		found := tx.ask(ctx, &org, orgByNumber, number)
+		return func() (Org, error) {
+			if err := found(); err != nil {
+				return org, fmt.Errorf("org of %s: %w", number, classify(err))
+			}
+			return org, nil
 		}
-		return org, nil
 	}
+	token := tx.orgChanges(ctx)
+	return func() (Org, error) { return tx.keptOrgByNumber(ctx, number, token) }
 }
 
 const orgByNumber = `SELECT o.id, o.slug, o.name, o.timezone, o.forward_to,

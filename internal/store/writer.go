@@ -39,7 +39,7 @@ type Tx struct {
 	driver Driver
 	stmts  *stmtCache            // nil: run statement text directly
 	inTx   map[string]*sqlx.Stmt // stmts' statements bound to this transaction
-	orgs   *orgCache             // SQLite: the orgs kept in memory
+	orgs   *orgCache             // the orgs kept in memory
 	// bound is the batch's context: its deadline is the earliest of its units', and every
 	// statement runs under it, whatever context the unit passes.
 	bound  context.Context
@@ -136,7 +136,7 @@ type writer struct {
 	db       *sqlx.DB
 	driver   Driver
 	stmts    *stmtCache
-	orgs     *orgCache    // SQLite
+	orgs     *orgCache
 	shards   []chan *unit // one queue per writer goroutine
 	next     atomic.Uint64
 	maxBatch int
@@ -166,8 +166,8 @@ func newWriter(db *sqlx.DB, writers, maxBatch int, log *slog.Logger) *writer {
 	w := &writer{db: db, driver: d, maxBatch: maxBatch, log: log}
 	if d == SQLite {
 		w.stmts = newStmtCache(db)
-		w.orgs = newOrgCache()
 	}
+	w.orgs = newOrgCache()
 	for range writers {
 		q := make(chan *unit, 4*maxBatch)
 		w.shards = append(w.shards, q)
@@ -516,7 +516,7 @@ func (w *writer) pipelined(ctx context.Context, locks []int32, fn func(*Tx) erro
 		trips, final = new(atomic.Uint64), "ROLLBACK"
 	}
 	return conn.Raw(func(dc any) error {
-		tx := &Tx{pipe: newPipeline(ctx, dc.(*stdlib.Conn).Conn(), trips), driver: w.driver, bound: ctx}
+		tx := &Tx{pipe: newPipeline(ctx, dc.(*stdlib.Conn).Conn(), trips), driver: w.driver, orgs: w.orgs, bound: ctx}
 		err := tx.pipe.begin(lockKeys(locks))
 		if err == nil {
 			err = tx.finish(ctx, fn)
