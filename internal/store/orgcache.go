@@ -86,7 +86,7 @@ func (tx *Tx) keptOrgByNumber(ctx context.Context, number string, token func() (
 // SeenOrg is the org this process last read for a tracked number, if any, unchecked: a
 // hint for work that may be done before the transaction and is right either way.
 func (s *Store) SeenOrg(number string) (Org, bool) {
-	if s.w == nil || s.w.orgs == nil {
+	if s.w == nil {
 		return Org{}, false
 	}
 	e, ok := s.w.orgs.get(number)

@@ -196,16 +196,6 @@ func (s *Store) ReadsInWrites() bool { return s.driver == Postgres }
 // checked against the token of the orgs' last change, which on PostgreSQL rides the
 // batch's pipelined round together with the delivery's claim (AskClaim).
 func (tx *Tx) AskOrgByNumber(ctx context.Context, number string) func() (Org, error) {
-	if tx.orgs == nil {
-		var org Org
-		found := tx.ask(ctx, &org, orgByNumber, number)
-		return func() (Org, error) {
-			if err := found(); err != nil {
-				return org, fmt.Errorf("org of %s: %w", number, classify(err))
-			}
-			return org, nil
-		}
-	}
 	token := tx.orgChanges(ctx)
 	return func() (Org, error) { return tx.keptOrgByNumber(ctx, number, token) }
 }
