@@ -160,15 +160,14 @@ func ReadReply(body string, media int, keywords string) Reply {
 	r := Reply{Keywords: keywords, Urgent: Urgent(body, UrgentKeywords(keywords))}
 	r.Quote = fold(body, false)
 	if utf8.RuneCountInString(r.Quote) > maxQuote {
-		cut, n := 0, 0
+		n := 0
 		for i := range r.Quote {
 			if n == maxQuote-1 {
-				cut = i
+				r.Quote = strings.TrimSpace(r.Quote[:i]) + "…"
 				break
 			}
 			n++
 		}
-		r.Quote = strings.TrimSpace(r.Quote[:cut]) + "…"
 	}
 	return r
 }

@@ -170,16 +170,11 @@ func (s *Store) OrgBySlug(ctx context.Context, slug string) (Org, error) {
 	return org, s.fillNumbers(ctx, []*Org{&org})
 }
 
-// OrgByNumber finds the org a tracked number belongs to; it is on every Twilio request.
+// OrgByNumber finds the org a tracked number belongs to, on the read pool (a delivery
+// finds its org in its write transaction: AskOrgByNumber).
 func (s *Store) OrgByNumber(ctx context.Context, number string) (Org, error) {
 	var org Org
-	var err error
-	if st := s.readStmt(ctx, orgByNumber); st != nil {
-		err = st.GetContext(ctx, &org, number)
-	} else {
-		err = s.db.GetContext(ctx, &org, s.rebind(orgByNumber), number)
-	}
-	if err != nil {
+	if err := s.db.GetContext(ctx, &org, s.rebind(orgByNumber), number); err != nil {
 		return org, fmt.Errorf("org of %s: %w", number, classify(err))
 	}
 	return org, nil

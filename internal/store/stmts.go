@@ -79,19 +79,6 @@ func (tx *Tx) stmt(ctx context.Context, q string) *sqlx.Stmt {
 	return st
 }
 
-// readStmt returns the read pool's prepared statement for q on SQLite (where parsing is a
-// large share of a short query's cost), or nil to run the text directly.
-func (s *Store) readStmt(ctx context.Context, q string) *sqlx.Stmt {
-	if s.reads == nil {
-		return nil
-	}
-	st, err := s.reads.get(ctx, q)
-	if err != nil {
-		return nil // the direct path reports the error with its context
-	}
-	return st
-}
-
 // pgArgs hands PostgreSQL its times as time.Time, which pgx sends in binary, instead of
 // the fixed-width text SQLite needs: encoding and parsing that text was a tenth of a
 // webhook's cost there.

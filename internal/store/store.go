@@ -61,7 +61,6 @@ type Store struct {
 	wdb    *sqlx.DB
 	w      *writer
 	log    *slog.Logger
-	reads  *stmtCache // SQLite: the read pool's statements on the webhook path
 }
 
 // ParseDSN tells which driver a --db value names and returns the DSN that driver takes:
@@ -136,7 +135,6 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		}
 		s.db.SetMaxOpenConns(8)
 		s.db.SetMaxIdleConns(8)
-		s.reads = newStmtCache(s.db)
 		if !opts.ReadOnly {
 			if s.wdb, err = sqlx.Open("sqlite", s.dsn); err != nil {
 				s.db.Close()
@@ -220,9 +218,6 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	if s.w != nil {
 		s.w.close()
-	}
-	if s.reads != nil {
-		s.reads.close()
 	}
 	var errs []error
 	if s.wdb != nil && s.wdb != s.db {
