@@ -58,6 +58,7 @@ func (s *Server) handleStripe() http.Handler {
 		if e.CustomerID != "" {
 			subject = store.CustomerKey(e.CustomerID)
 		}
+		ev.Prepare()
 		err = s.store.WriteFor(ctx, subject, func(tx *store.Tx) error {
 			// The unit may run again alone if its batch fails: set every field it decides.
 			ev.ID, ev.OrgID, ev.DuplicateOf, ev.Error = 0, store.NullID(0), store.NullID(0), ""

@@ -307,6 +307,7 @@ func (s *Server) twilioRoute(spec twilioRouteSpec) http.Handler {
 		// is promised depends on what this delivery applied. The unit may run again alone
 		// if its batch fails: it sets every field it decides.
 		var a answer
+		ev.Prepare()
 		err = s.store.WriteFor(ctx, store.CallerKey(caller), func(tx *store.Tx) error {
 			ev.CallSID, ev.Caller, ev.OrgID, ev.DedupeKey, ev.Error = callSID, caller, store.NullID(0), "", ""
 			ev.DuplicateOf = store.NullID(0)

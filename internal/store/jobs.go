@@ -138,7 +138,7 @@ func (s *Store) CountJobs(ctx context.Context, now time.Time) (JobCounts, error)
 	return c, nil
 }
 
-// readArg is pgArgs for one argument of a read outside a transaction.
+// readArg is driverArgs for one argument of a read outside a transaction.
 func readArg(d Driver, t Time) any {
 	if d == Postgres {
 		return t.UTC()

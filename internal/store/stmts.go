@@ -79,23 +79,51 @@ func (tx *Tx) stmt(ctx context.Context, q string) *sqlx.Stmt {
 	return st
 }
 
-// pgArgs hands PostgreSQL its times as time.Time, which pgx sends in binary, instead of
-// the fixed-width text SQLite needs: encoding and parsing that text was a tenth of a
-// webhook's cost there.
-func (tx *Tx) pgArgs(args []any) []any {
-	if tx.driver != Postgres {
+// driverArgs readies a statement's arguments for the driver. PostgreSQL gets its times as
+// time.Time, which pgx sends in binary, instead of the fixed-width text SQLite needs:
+// encoding and parsing that text was a tenth of a webhook's cost there. SQLite gets the
+// text, and the values database/sql would otherwise convert one by one through
+// driver.Valuer as plain values; the transaction formats each instant once, as its units
+// pass the same time to several statements.
+func (tx *Tx) driverArgs(args []any) []any {
+	if tx.driver == Postgres {
+		for i, a := range args {
+			if t, ok := a.(Time); ok {
+				if t.IsZero() {
+					args[i] = nil
+				} else {
+					args[i] = t.UTC()
+				}
+			}
+		}
 		return args
 	}
 	for i, a := range args {
-		if t, ok := a.(Time); ok {
-			if t.IsZero() {
-				args[i] = nil
+		switch a := a.(type) {
+		case Time:
+			args[i] = tx.timeText(a)
+		case sql.NullInt64:
+			if a.Valid {
+				args[i] = a.Int64
 			} else {
-				args[i] = t.UTC()
+				args[i] = nil
 			}
 		}
 	}
 	return args
+}
+
+// timeText is t as SQLite stores it (nil for the zero Time), formatted once per instant
+// in a row. Only SQLite's writer, which runs a transaction's units one after another,
+// calls it.
+func (tx *Tx) timeText(t Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	if !t.Equal(tx.lastTime) || tx.lastText == "" {
+		tx.lastTime, tx.lastText = t.Time, string(appendTimeText(nil, t.Time))
+	}
+	return tx.lastText
 }
 
 // dollar is q with PostgreSQL's numbered placeholders. The statements are a fixed set of
@@ -125,7 +153,7 @@ var (
 // exec runs a write statement written with ? placeholders.
 func (tx *Tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	ctx = tx.ctx(ctx)
-	args = tx.pgArgs(args)
+	args = tx.driverArgs(args)
 	if tx.pipe != nil {
 		s := &pipeStmt{sql: dollar(q), args: args}
 		err := tx.pipe.do(s)
@@ -143,7 +171,7 @@ func (tx *Tx) exec(ctx context.Context, q string, args ...any) (sql.Result, erro
 // what. On SQLite it runs at once.
 func (tx *Tx) execLater(ctx context.Context, what, q string, args ...any) error {
 	if tx.pipe != nil {
-		args = tx.pgArgs(args)
+		args = tx.driverArgs(args)
 		return tx.pipe.later(&pipeStmt{sql: dollar(q), args: args, what: what})
 	}
 	if _, err := tx.exec(ctx, q, args...); err != nil {
@@ -170,7 +198,7 @@ func (tx *Tx) askWith(scan func(pgx.Rows) error, now func() error, q string, arg
 		err := now()
 		return func() error { return err }
 	}
-	s := &pipeStmt{sql: dollar(q), args: tx.pgArgs(args), scan: scan}
+	s := &pipeStmt{sql: dollar(q), args: tx.driverArgs(args), scan: scan}
 	if err := tx.pipe.later(s); err != nil {
 		return func() error { return err }
 	}
@@ -187,7 +215,7 @@ func (tx *Tx) Exec(ctx context.Context, q string, args ...any) (sql.Result, erro
 // is sql.ErrNoRows.
 func (tx *Tx) get(ctx context.Context, dest any, q string, args ...any) error {
 	ctx = tx.ctx(ctx)
-	args = tx.pgArgs(args)
+	args = tx.driverArgs(args)
 	if tx.pipe != nil {
 		return tx.pipe.do(&pipeStmt{sql: dollar(q), args: args, scan: scanOne(dest)})
 	}
@@ -200,7 +228,7 @@ func (tx *Tx) get(ctx context.Context, dest any, q string, args ...any) error {
 // sel scans rows into dest, a pointer to a slice.
 func (tx *Tx) sel(ctx context.Context, dest any, q string, args ...any) error {
 	ctx = tx.ctx(ctx)
-	args = tx.pgArgs(args)
+	args = tx.driverArgs(args)
 	if tx.pipe != nil {
 		return tx.pipe.do(&pipeStmt{sql: dollar(q), args: args, scan: scanAll(dest)})
 	}

@@ -84,12 +84,22 @@ func ParseDSN(dsn string) (Driver, string, error) {
 	return SQLite, path + "?" + query, nil
 }
 
+// walCheckpointPages is how many pages the WAL holds before the connection that commits
+// past it copies them into the database file (SQLite's default is 1,000). The checkpoint
+// runs in the one writer, between two batches: each one syncs the WAL and the database file
+// and restarts the WAL, and a page written by many batches (the last page of a table or of
+// an index that grows at its end, the header page) is copied once per checkpoint. With
+// 10,000 pages (40 MB of WAL at most) inbound SMS went from 5,119/s to 6,162/s (medians of
+// five interleaved runs, every pair faster); 40,000 was no faster, and whole calls at
+// 1,000/s kept their p99.
+const walCheckpointPages = 10000
+
 // sqliteDSN adds the pragmas every connection needs: WAL so readers never block the writer,
 // a busy timeout no longer than a delivery's deadline, full sync so that an acknowledged
 // webhook survives a power cut, foreign keys, statement journals in memory rather than in
-// temporary files (each upsert writes one), and BEGIN IMMEDIATE so that a write
-// transaction takes the lock up front and can never deadlock into SQLITE_BUSY halfway
-// through.
+// temporary files (each upsert writes one), a WAL checkpointed every walCheckpointPages,
+// and BEGIN IMMEDIATE so that a write transaction takes the lock up front and can never
+// deadlock into SQLITE_BUSY halfway through.
 func sqliteDSN(pathAndQuery string, readOnly bool, busy time.Duration) string {
 	path, query, _ := strings.Cut(pathAndQuery, "?")
 	v, _ := url.ParseQuery(query)
@@ -100,7 +110,8 @@ func sqliteDSN(pathAndQuery string, readOnly bool, busy time.Duration) string {
 		v.Add("_pragma", "query_only(1)")
 		v.Set("mode", "ro")
 	} else {
-		for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)", "temp_store(MEMORY)"} {
+		for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)", "temp_store(MEMORY)",
+			fmt.Sprintf("wal_autocheckpoint(%d)", walCheckpointPages)} {
 			v.Add("_pragma", p)
 		}
 		v.Set("_txlock", "immediate")

@@ -46,6 +46,9 @@ type Tx struct {
 	mu     sync.Mutex
 	stash  map[any]any
 	before []func(ctx context.Context, tx *Tx) error
+	// the instant timeText formatted last, and its text (SQLite)
+	lastTime time.Time
+	lastText string
 }
 
 // Stash returns the value kept under key for this transaction, creating it with make on
