@@ -120,7 +120,7 @@ func (tx *Tx) timeText(t Time) any {
 	if t.IsZero() {
 		return nil
 	}
-	if !t.Equal(tx.lastTime) || tx.lastText == "" {
+	if !t.Equal(tx.lastTime) { // lastTime starts zero, and t is not
 		tx.lastTime, tx.lastText = t.Time, string(appendTimeText(nil, t.Time))
 	}
 	return tx.lastText
