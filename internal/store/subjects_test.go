@@ -105,6 +105,7 @@ func TestDuplicateWaitingOnItsOriginalFindsIt(t *testing.T) {
 		return ev
 	}
 	release := make(chan struct{})
+	claimedFirst := make(chan struct{})
 	first := make(chan int64, 1)
 	go func() {
 		ev := evidence(store.StatusProcessed, 0)
@@ -115,6 +116,7 @@ func TestDuplicateWaitingOnItsOriginalFindsIt(t *testing.T) {
 			if err := tx.InsertEvidence(ctx, ev); err != nil {
 				return err
 			}
+			close(claimedFirst)
 			<-release
 			return nil
 		})
@@ -130,7 +132,14 @@ func TestDuplicateWaitingOnItsOriginalFindsIt(t *testing.T) {
 	}
 	second := make(chan result, 1)
 	go func() {
-		// Once the first claim is made, the second waits on its row.
+		// Once the first claim is made, the second waits on its row: started before, it
+		// could claim the key itself and leave the first nothing to claim.
+		select {
+		case <-claimedFirst:
+		case <-ctx.Done():
+			second <- result{err: ctx.Err()}
+			return
+		}
 		var r result
 		r.err = b.Write(ctx, func(tx *store.Tx) error {
 			r.claimed, r.dupOf, r.err = tx.AskClaim(ctx, key, now).Result()
