@@ -229,6 +229,10 @@ func (m Model) itemText(it logquery.ConversationItem) (string, string) {
 		if n.To != "" {
 			s += " to " + escape(p.text(n.To))
 		}
+		if n.Body == "" {
+			// A suppressed notification: nothing was written to anyone.
+			return "↗", s
+		}
 		return "↗", s + ": " + escape(fmt.Sprintf("%q", p.body(n.Body)))
 	}
 	msg := it.Message

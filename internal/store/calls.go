@@ -223,21 +223,25 @@ func (tx *Tx) decideCall(ctx context.Context, call Call, facts []callflow.Fact, 
 		if tb.Status == callflow.TextbackQueued {
 			tb.Judge(p.standing(rules))
 		}
+		// The owner's notification is decided with the transition too, so a call stored as
+		// missed already has it; a suppressed one is its reason on the text-back's row.
+		unnotified := ""
+		if !p.HasNotification {
+			unnotified = callflow.DecideNotify(org.NotifyNumber, call.From, p.entitled(rules))
+		}
 		// The caller's lock is held: no other transaction creates this call's text-back
 		// or notification between the question and the insert.
 		args := append([]any{org.ID}, leadArgs...)
 		if err := tx.execLater(ctx, "insert text-back", `INSERT INTO messages (org_id, lead_id, direction, call_sid,
-			from_number, to_number, body, status, reason, created_at, updated_at)
-			VALUES (?, `+leadID+`, 'outbound', ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (call_sid) DO NOTHING`,
-			append(args, call.CallSID, call.To, tb.To, tb.Body, tb.Status, string(tb.Reason), T(now), T(now))...); err != nil {
+			from_number, to_number, body, status, reason, notify_reason, created_at, updated_at)
+			VALUES (?, `+leadID+`, 'outbound', ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (call_sid) DO NOTHING`,
+			append(args, call.CallSID, call.To, tb.To, tb.Body, tb.Status, string(tb.Reason), unnotified, T(now), T(now))...); err != nil {
 			return CallChange{}, err
 		}
 		c.TextbackJob = !p.HasTextback && tb.Status == callflow.TextbackQueued
 		call.TextbackQueued = c.TextbackJob
-		// The owner's notification is created with the transition too, so a call stored
-		// as missed already has it.
-		if !p.HasNotification {
-			if c.NotifyKey, err = tx.notifyMissedCall(ctx, &call, org, p.entitled(rules), now, human); err != nil {
+		if !p.HasNotification && unnotified == "" {
+			if c.NotifyKey, err = tx.notifyMissedCall(ctx, &call, org, now, human); err != nil {
 				return CallChange{}, err
 			}
 		}
@@ -248,7 +252,8 @@ func (tx *Tx) decideCall(ctx context.Context, call Call, facts []callflow.Fact, 
 
 // priorState is what a call's transition may need besides the call and its facts, asked
 // with them: the caller's standing for the text-back's rules, and whether the call's
-// text-back and the owner's notification of it exist already.
+// text-back and the owner's notification of it (queued, or suppressed on the text-back)
+// exist already.
 type priorState struct {
 	OptedOut        bool   `db:"opted_out"`
 	Billing         string `db:"billing_status"`
@@ -271,8 +276,9 @@ func (tx *Tx) askPrior(ctx context.Context, orgID int64, caller, callSID string)
 		COALESCE((SELECT opted_out FROM opt_outs WHERE org_id = ? AND phone = ?), FALSE) AS opted_out,
 		COALESCE((SELECT status FROM org_billing WHERE org_id = ?), '') AS billing_status,
 		EXISTS (SELECT 1 FROM messages WHERE call_sid = ?) AS has_textback,
-		EXISTS (SELECT 1 FROM notifications WHERE event_key = ?) AS has_notification`
-	args := []any{orgID, caller, orgID, callSID, missedCallKey(callSID)}
+		EXISTS (SELECT 1 FROM notifications WHERE event_key = ?)
+			OR EXISTS (SELECT 1 FROM messages WHERE call_sid = ? AND notify_reason <> '') AS has_notification`
+	args := []any{orgID, caller, orgID, callSID, missedCallKey(callSID), callSID}
 	var p priorState
 	loaded := func() error { return tx.get(ctx, &p, q, args...) }
 	if tx.pipe != nil {
@@ -328,7 +334,8 @@ const callSelect = `SELECT c.id, c.call_sid, c.org_id, o.slug AS org_slug, c.fro
 	c.started_at, c.outcome, c.reason, c.dial_status, c.call_status, c.lead_id, c.updated_at,
 	m.status AS textback_status, m.reason AS textback_reason, m.error_code AS textback_error_code,
 	m.error_message AS textback_error_message, m.error AS textback_failure,
-	n.status AS notify_status, n.reason AS notify_reason
+	COALESCE(n.status, CASE WHEN m.notify_reason <> '' THEN 'suppressed' END) AS notify_status,
+	COALESCE(n.reason, NULLIF(m.notify_reason, '')) AS notify_reason
 	FROM calls c JOIN orgs o ON o.id = c.org_id LEFT JOIN messages m ON m.call_sid = c.call_sid
 	LEFT JOIN notifications n ON n.call_sid = c.call_sid AND n.call_sid <> '' AND n.kind = 'missed_call'`
 

@@ -118,16 +118,25 @@ func (tx *Tx) ApplyInboundSMS(ctx context.Context, m InboundSMS) (SMSChange, err
 		}
 		media = string(b)
 	}
-	if err := tx.execLater(ctx, "insert message", `INSERT INTO messages (org_id, lead_id, direction, sid,
-		from_number, to_number, body, media, status, created_at, updated_at)
-		VALUES (?, (SELECT id FROM leads WHERE org_id = ? AND phone = ?), 'inbound', ?, ?, ?, ?, ?, 'received', ?, ?)
-		ON CONFLICT (sid) DO NOTHING`,
-		m.Org.ID, m.Org.ID, m.From, m.MessageSID, m.From, m.To, m.Body, media, T(m.At), T(m.At)); err != nil {
-		return c, err
-	}
+	// Whether the owner is told of the reply is decided before the message is stored: a
+	// suppressed notification is its reason on the message.
 	kw := callflow.ClassifyKeyword(m.Body)
 	c.Keyword = kw
+	unnotified := ""
 	if kw == callflow.KeywordNone {
+		var err error
+		if unnotified, err = tx.replyUnnotified(ctx, m); err != nil {
+			return c, err
+		}
+	}
+	if err := tx.execLater(ctx, "insert message", `INSERT INTO messages (org_id, lead_id, direction, sid,
+		from_number, to_number, body, media, status, notify_reason, created_at, updated_at)
+		VALUES (?, (SELECT id FROM leads WHERE org_id = ? AND phone = ?), 'inbound', ?, ?, ?, ?, ?, 'received', ?, ?, ?)
+		ON CONFLICT (sid) DO NOTHING`,
+		m.Org.ID, m.Org.ID, m.From, m.MessageSID, m.From, m.To, m.Body, media, unnotified, T(m.At), T(m.At)); err != nil {
+		return c, err
+	}
+	if kw == callflow.KeywordNone && unnotified == "" {
 		// The notification is keyed by the message: a message stored before is not told
 		// of again, and the message's insert need not be waited for.
 		var err error

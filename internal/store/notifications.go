@@ -57,31 +57,22 @@ type notifyEvent struct {
 	urgent bool
 }
 
-// createNotification creates the owner's notification of an event, once per event, and
+// createNotification queues the owner's notification of an event, once per event, and
 // returns its key when this transaction queued it: only that transaction enqueues its job.
-// When the owner is not to be told (no notify number, not entitled, the notify number is
-// the caller's own), it is created suppressed with the reason, and no job. fresh says the
-// transaction knows no notification of the event exists (it asked, under the subject's
-// lock): the insert then goes without waiting.
-func (tx *Tx) createNotification(ctx context.Context, e notifyEvent, entitled, fresh bool, now time.Time) (string, error) {
-	status, reason := "queued", callflow.DecideNotify(e.org.NotifyNumber, e.caller, entitled)
-	if reason != "" {
-		status = "suppressed"
-	}
-	caller := e.caller
-	if status == "queued" {
-		caller = humanOr(e.human, e.caller, e.from)
-	}
-	body := e.notice(caller)
+// It is made only when the owner is to be told: a suppressed one is its reason on the
+// event's message (see unnotified). fresh says the transaction knows no notification of
+// the event exists (it asked, under the subject's lock): the insert then goes without
+// waiting.
+func (tx *Tx) createNotification(ctx context.Context, e notifyEvent, fresh bool, now time.Time) (string, error) {
+	body := e.notice(humanOr(e.human, e.caller, e.from))
 	const q = `INSERT INTO notifications (org_id, event_key, kind, call_sid, message_sid, caller,
-		from_number, to_number, body, urgent, status, reason, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_key) DO NOTHING`
+		from_number, to_number, body, urgent, status, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?) ON CONFLICT (event_key) DO NOTHING`
 	args := []any{e.org.ID, e.key, e.kind, e.callSID, e.msgID, e.caller, e.from, e.org.NotifyNumber, body, e.urgent,
-		status, reason, T(now), T(now)}
-	if fresh || status != "queued" {
-		// Whether this transaction inserts it is known, or does not matter (nothing is
-		// enqueued for it): it goes with the unit's next round.
-		if err := tx.execLater(ctx, "insert notification", q, args...); err != nil || status != "queued" {
+		T(now), T(now)}
+	if fresh {
+		// Whether this transaction inserts it is known: it goes with the unit's next round.
+		if err := tx.execLater(ctx, "insert notification", q, args...); err != nil {
 			return "", err
 		}
 		return e.key, nil
@@ -94,6 +85,19 @@ func (tx *Tx) createNotification(ctx context.Context, e notifyEvent, entitled, f
 		return e.key, nil
 	}
 	return "", nil
+}
+
+// replyUnnotified says why the owner is not told of a caller's reply, or "" when they are
+// to be; billing is asked only when it decides.
+func (tx *Tx) replyUnnotified(ctx context.Context, m InboundSMS) (string, error) {
+	if m.Org.NotifyNumber == "" {
+		return callflow.DecideNotify("", m.From, true), nil
+	}
+	entitled, err := tx.entitled(ctx, m.Org.ID, m.Rules)
+	if err != nil {
+		return "", err
+	}
+	return callflow.DecideNotify(m.Org.NotifyNumber, m.From, entitled), nil
 }
 
 // entitled says whether an org's billing lets its owner be told of events.
@@ -112,14 +116,14 @@ func (tx *Tx) entitled(ctx context.Context, orgID int64, rules callflow.Rules) (
 func missedCallKey(callSID string) string { return "call:" + callSID }
 
 // notifyMissedCall tells the owner of a call that just became missed; its caller knows
-// that no notification of the call exists.
+// that no notification of the call exists and that the owner is to be told.
 // human is the caller's number as the owner reads it, when the caller worked it out.
-func (tx *Tx) notifyMissedCall(ctx context.Context, call *Call, org Org, entitled bool, now time.Time, human string) (string, error) {
+func (tx *Tx) notifyMissedCall(ctx context.Context, call *Call, org Org, now time.Time, human string) (string, error) {
 	return tx.createNotification(ctx, notifyEvent{
 		org: org, key: missedCallKey(call.CallSID), kind: NotifyMissedCall, callSID: call.CallSID,
 		caller: call.From, from: call.To, human: human,
 		notice: func(caller string) string { return callflow.MissedCallNotice(caller, call.TextbackQueued) },
-	}, entitled, true, now)
+	}, true, now)
 }
 
 // humanOr is human, the caller's number as the owner reads it when the caller worked it
@@ -132,12 +136,9 @@ func humanOr(human, caller, orgNumber string) string {
 	return callflow.HumanPhone(caller, orgNumber)
 }
 
-// notifyReply tells the owner of a caller's reply, URGENT when it names an urgent keyword.
+// notifyReply tells the owner of a caller's reply, URGENT when it names an urgent keyword;
+// its caller knows the owner is to be told.
 func (tx *Tx) notifyReply(ctx context.Context, m InboundSMS, now time.Time) (string, error) {
-	entitled, err := tx.entitled(ctx, m.Org.ID, m.Rules)
-	if err != nil {
-		return "", err
-	}
 	r := m.Reply
 	if r == nil || r.Keywords != m.Org.UrgentKeywords {
 		read := callflow.ReadReply(m.Body, len(m.Media), m.Org.UrgentKeywords)
@@ -147,7 +148,7 @@ func (tx *Tx) notifyReply(ctx context.Context, m InboundSMS, now time.Time) (str
 		org: m.Org, key: "reply:" + m.MessageSID, kind: NotifyReply, msgID: m.MessageSID,
 		caller: m.From, from: m.To, urgent: r.Urgent, human: m.FromHuman,
 		notice: r.Notice,
-	}, entitled, false, now)
+	}, false, now)
 }
 
 // NotificationByKey finds the notification of an event.
@@ -159,11 +160,28 @@ func (s *Store) NotificationByKey(ctx context.Context, key string) (Notification
 	return n, nil
 }
 
-// Notifications lists an org's notifications, oldest first.
+// suppressedSelect reads the notifications the owner was not sent from the messages that
+// keep their reasons (see createNotification), as notifications with no body and no
+// recipient: a reply's on the reply, a missed call's on its text-back. Their id is 0: they
+// are no rows of their own.
+const suppressedSelect = `SELECT 0 AS id, org_id,
+	CASE WHEN direction = 'inbound' THEN 'reply:' || sid ELSE 'call:' || call_sid END AS event_key,
+	CASE WHEN direction = 'inbound' THEN 'reply' ELSE 'missed_call' END AS kind,
+	CASE WHEN direction = 'inbound' THEN '' ELSE call_sid END AS call_sid,
+	CASE WHEN direction = 'inbound' THEN sid ELSE '' END AS message_sid,
+	CASE WHEN direction = 'inbound' THEN from_number ELSE to_number END AS caller,
+	CASE WHEN direction = 'inbound' THEN to_number ELSE from_number END AS from_number,
+	'' AS to_number, '' AS body, FALSE AS urgent, 'suppressed' AS status, notify_reason AS reason,
+	NULL AS sid, '' AS error, 0 AS attempts, created_at, created_at AS updated_at,
+	NULL AS attempted_at, NULL AS sent_at
+	FROM messages WHERE notify_reason <> ''`
+
+// Notifications lists an org's notifications, oldest first, the suppressed ones with them.
 func (s *Store) Notifications(ctx context.Context, orgID int64) ([]Notification, error) {
 	var ns []Notification
 	if err := s.db.SelectContext(ctx, &ns, s.rebind(`SELECT `+notificationColumns+` FROM notifications
-		WHERE org_id = ? ORDER BY created_at, id`), orgID); err != nil {
+		WHERE org_id = ? UNION ALL `+suppressedSelect+` AND org_id = ?
+		ORDER BY created_at, id`), orgID, orgID); err != nil {
 		return nil, fmt.Errorf("list notifications: %w", classify(err))
 	}
 	return ns, nil
@@ -173,8 +191,14 @@ func (s *Store) Notifications(ctx context.Context, orgID int64) ([]Notification,
 // owner's side of that caller's story.
 func (s *Store) NotificationsOfCaller(ctx context.Context, orgID int64, caller string) ([]Notification, error) {
 	var ns []Notification
+	// The caller's replies are found through their lead, the text-backs by the number
+	// they went to: each by its index.
 	if err := s.db.SelectContext(ctx, &ns, s.rebind(`SELECT `+notificationColumns+` FROM notifications
-		WHERE org_id = ? AND caller = ? ORDER BY created_at, id`), orgID, caller); err != nil {
+		WHERE org_id = ? AND caller = ?
+		UNION ALL `+suppressedSelect+` AND direction = 'inbound'
+			AND lead_id = (SELECT id FROM leads WHERE org_id = ? AND phone = ?)
+		UNION ALL `+suppressedSelect+` AND direction = 'outbound' AND org_id = ? AND to_number = ?
+		ORDER BY created_at, id`), orgID, caller, orgID, caller, orgID, caller); err != nil {
 		return nil, fmt.Errorf("notifications of %s: %w", caller, classify(err))
 	}
 	return ns, nil

@@ -493,29 +493,51 @@ func TestReplyNotifiedOncePerMessage(t *testing.T) {
 		); err != nil || messages != 1 || threaded != 1 || notifications != 1 {
 			t.Errorf("%d messages, %d on the caller's lead, %d notifications; want 1, 1, 1 (%v)", messages, threaded, notifications, err)
 		}
-		// The owner reads the caller's number written their way; a notification no one is
-		// sent names the caller as Twilio did.
+		// The owner reads the caller's number written their way. A reply the owner is not
+		// told of (no notify number) is no row of its own: its reason is on the message,
+		// listed with the queued ones once however often it is applied.
 		none := ""
 		if _, err := st.UpdateOrg(ctx, org.Slug, store.OrgUpdate{NotifyNumber: &none}, now); err != nil {
 			t.Fatal(err)
 		}
 		org.NotifyNumber = ""
 		m2 := m
-		m2.Org, m2.MessageSID = org, "SM"+strings.Repeat("cd", 16)
-		if err := st.WriteFor(ctx, store.CallerKey(m.From), func(tx *store.Tx) error {
-			_, err := tx.ApplyInboundSMS(ctx, m2)
-			return err
-		}); err != nil {
+		m2.Org, m2.MessageSID, m2.At = org, "SM"+strings.Repeat("cd", 16), now.Add(time.Second)
+		for range 2 {
+			if err := st.WriteFor(ctx, store.CallerKey(m.From), func(tx *store.Tx) error {
+				c, err := tx.ApplyInboundSMS(ctx, m2)
+				if c.NotifyKey != "" {
+					t.Errorf("a suppressed notification queued %q", c.NotifyKey)
+				}
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := db.Get(&notifications, `SELECT COUNT(*) FROM notifications`); err != nil || notifications != 1 {
+			t.Errorf("%d notification rows (%v), want the queued one alone", notifications, err)
+		}
+		ns, err := st.Notifications(ctx, org.ID)
+		if err != nil {
 			t.Fatal(err)
 		}
-		for sid, want := range map[string]string{
-			m.MessageSID:  `Reply from (512) 555-0123: "Can you come Tuesday?"`,
-			m2.MessageSID: `Reply from +15125550123: "Can you come Tuesday?"`,
-		} {
-			n, err := st.NotificationByKey(ctx, "reply:"+sid)
-			if err != nil || n.Body != want {
-				t.Errorf("notification of %s: %q (%v), want %q", sid, n.Body, err, want)
-			}
+		type seen struct{ key, status, reason, caller, from, body string }
+		var got []seen
+		for _, n := range ns {
+			got = append(got, seen{n.EventKey, n.Status, n.Reason, n.Caller, n.From, n.Body})
+		}
+		want := []seen{
+			{"reply:" + m.MessageSID, "queued", "", m.From, m.To, `Reply from (512) 555-0123: "Can you come Tuesday?"`},
+			{"reply:" + m2.MessageSID, "suppressed", "no_notify_number", m.From, m.To, ""},
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("notifications:\n got %+v\nwant %+v", got, want)
+		}
+		if ns, err := st.NotificationsOfCaller(ctx, org.ID, m.From); err != nil || len(ns) != 2 {
+			t.Errorf("the caller's notifications: %d (%v), want both", len(ns), err)
+		}
+		if ns, err := st.NotificationsOfCaller(ctx, org.ID, "+15125550999"); err != nil || len(ns) != 0 {
+			t.Errorf("another caller's notifications: %d (%v), want none", len(ns), err)
 		}
 	})
 }
