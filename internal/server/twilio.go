@@ -148,10 +148,11 @@ var (
 		answer:    func(*Server, *twilioDelivery, applied) (answer, error) { return emptyTwiML(), nil },
 		unmatched: emptyTwiML,
 		// A reply that is no keyword is quoted to its owner, urgent by the org's words
-		// (the defaults when the org is not known yet, as most orgs keep them).
+		// (the defaults when the org is not known yet, as most orgs keep them); not read
+		// for an org seen to have nobody to tell.
 		prepare: func(d *twilioDelivery, seen store.Org) {
 			d.media = twilio.Media(d.params)
-			if callflow.ClassifyKeyword(d.params["Body"]) != callflow.KeywordNone {
+			if seen.ID != 0 && seen.NotifyNumber == "" || callflow.ClassifyKeyword(d.params["Body"]) != callflow.KeywordNone {
 				return
 			}
 			r := callflow.ReadReply(d.params["Body"], len(d.media), seen.UrgentKeywords)
