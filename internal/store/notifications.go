@@ -60,7 +60,7 @@ type notifyEvent struct {
 // createNotification queues the owner's notification of an event, once per event, and
 // returns its key when this transaction queued it: only that transaction enqueues its job.
 // It is made only when the owner is to be told: a suppressed one is its reason on the
-// event's message (see unnotified). fresh says the transaction knows no notification of
+// event's message (see replyUnnotified and decideCall). fresh says the transaction knows no notification of
 // the event exists (it asked, under the subject's lock): the insert then goes without
 // waiting.
 func (tx *Tx) createNotification(ctx context.Context, e notifyEvent, fresh bool, now time.Time) (string, error) {
