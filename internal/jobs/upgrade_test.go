@@ -35,33 +35,48 @@ func TestUpgradeEnqueuesPendingWork(t *testing.T) {
 			if err != nil {
 				t.Fatalf("create org: %v", err)
 			}
-			// The calls as the routes record them, with no job enqueued.
+			// The calls as that release stored them, with no job enqueued: written as its
+			// statements wrote them, since this release's write to the newer schema.
 			ended := time.Now().Add(-time.Hour)
 			const missedSID, missedCaller = "CAupgr0001", "+12025550111"
 			const hungSID, hungCaller = "CAupgr0002", "+12025550112"
-			for _, c := range []struct {
-				sid, caller string
-				fact        callflow.Fact
-			}{
-				{missedSID, missedCaller, callflow.Fact{Kind: callflow.FactInbound, Sequence: -1, At: ended}},
-				{missedSID, missedCaller, callflow.Fact{Kind: callflow.FactDialComplete, DialStatus: "no-answer", DialCallSID: "CAdial1", At: ended}},
-				{hungSID, hungCaller, callflow.Fact{Kind: callflow.FactInbound, Sequence: -1, At: ended}},
-				{hungSID, hungCaller, callflow.Fact{Kind: callflow.FactStatus, CallStatus: "completed", Sequence: 3, At: ended}},
-			} {
-				err := st.WriteFor(ctx, store.CallerKey(c.caller), func(tx *store.Tx) error {
-					_, err := tx.ApplyCallFact(ctx, store.CallFact{Org: org, CallSID: c.sid, From: c.caller, To: tracked, Fact: c.fact},
-						callflow.Rules{Settle: 30 * time.Second})
-					return err
-				})
-				if err != nil {
-					t.Fatalf("apply %s of %s: %v", c.fact.Kind, c.sid, err)
+			at := store.T(ended)
+			err = st.WriteFor(ctx, store.CallerKey(missedCaller), func(tx *store.Tx) error {
+				for _, r := range []struct {
+					q    string
+					args []any
+				}{
+					{`INSERT INTO leads (org_id, phone, status, created_at, updated_at) VALUES (?, ?, 'open', ?, ?)`,
+						[]any{org.ID, missedCaller, at, at}},
+					{`INSERT INTO calls (call_sid, org_id, from_number, to_number, started_at, outcome, reason,
+						dial_status, call_status, lead_id, updated_at, fact_count)
+						VALUES (?, ?, ?, ?, ?, 'missed', 'dial_no-answer', 'no-answer', 'in-progress',
+						(SELECT id FROM leads WHERE phone = ?), ?, 2)`,
+						[]any{missedSID, org.ID, missedCaller, tracked, at, missedCaller, at}},
+					{`INSERT INTO call_facts (call_sid, kind, sequence_number, received_at) VALUES (?, 'inbound', -1, ?)`,
+						[]any{missedSID, at}},
+					{`INSERT INTO call_facts (call_sid, kind, dial_status, dial_call_sid, received_at)
+						VALUES (?, 'dial_complete', 'no-answer', 'CAdial1', ?)`, []any{missedSID, at}},
+					{`INSERT INTO messages (org_id, lead_id, direction, call_sid, from_number, to_number, body,
+						status, created_at, updated_at)
+						VALUES (?, (SELECT id FROM leads WHERE phone = ?), 'outbound', ?, ?, ?, 'Sorry we missed you',
+						'queued', ?, ?)`, []any{org.ID, missedCaller, missedSID, tracked, missedCaller, at, at}},
+					{`INSERT INTO calls (call_sid, org_id, from_number, to_number, started_at, outcome,
+						call_status, updated_at, fact_count) VALUES (?, ?, ?, ?, ?, 'forwarded', 'completed', ?, 2)`,
+						[]any{hungSID, org.ID, hungCaller, tracked, at, at}},
+					{`INSERT INTO call_facts (call_sid, kind, sequence_number, received_at) VALUES (?, 'inbound', -1, ?)`,
+						[]any{hungSID, at}},
+					{`INSERT INTO call_facts (call_sid, kind, call_status, sequence_number, received_at)
+						VALUES (?, 'status', 'completed', 3, ?)`, []any{hungSID, at}},
+				} {
+					if _, err := tx.Exec(ctx, r.q, r.args...); err != nil {
+						return err
+					}
 				}
-			}
-			if s, err := st.TextbackState(ctx, missedSID, time.Hour, time.Now()); err != nil || s.Message.Status != store.TextbackQueued {
-				t.Fatalf("text-back before the upgrade = %q, %v; want queued", s.Message.Status, err)
-			}
-			if c, err := st.CallBySID(ctx, hungSID); err != nil || c.Outcome != string(callflow.OutcomeForwarded) {
-				t.Fatalf("hung-up call before the upgrade = %q, %v; want forwarded", c.Outcome, err)
+				return nil
+			})
+			if err != nil {
+				t.Fatalf("rows of the release before: %v", err)
 			}
 
 			if err := st.Migrate(ctx); err != nil {
