@@ -28,6 +28,8 @@ func TestParseForm(t *testing.T) {
 		{name: "bad escape", body: "A=%zz", wantErr: ErrMalformedForm},
 		{name: "bad escape after good pairs", body: "A=1&B=%", wantErr: ErrMalformedForm},
 		{name: "semicolon", body: "A=1;B=2", wantErr: ErrMalformedForm},
+		{name: "repeated key, then a bad escape", body: "A=1&A=2&B=%zz", wantErr: ErrMalformedForm},
+		{name: "more pairs than url.ParseQuery takes", body: strings.Repeat("A&", maxPairs), wantErr: ErrMalformedForm},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -48,6 +50,28 @@ func TestParseForm(t *testing.T) {
 				t.Fatalf("got %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// BenchmarkParseForm parses an inbound SMS webhook's body as Twilio sends it.
+func BenchmarkParseForm(b *testing.B) {
+	v := url.Values{}
+	for k, val := range map[string]string{
+		"ToCountry": "US", "ToState": "CA", "SmsMessageSid": "SM0123456789abcdef0123456789abcdef",
+		"NumMedia": "0", "ToCity": "SAN FRANCISCO", "FromZip": "94105", "SmsSid": "SM0123456789abcdef0123456789abcdef",
+		"FromState": "CA", "SmsStatus": "received", "FromCity": "SAN FRANCISCO", "Body": "Can you come Tuesday? The AC is out",
+		"FromCountry": "US", "To": "+14155550100", "ToZip": "94105", "NumSegments": "1",
+		"MessageSid": "SM0123456789abcdef0123456789abcdef", "AccountSid": "AC0123456789abcdef0123456789abcdef",
+		"From": "+14155550123", "ApiVersion": "2010-04-01",
+	} {
+		v.Set(k, val)
+	}
+	body := []byte(v.Encode())
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseForm(body); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
