@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -140,7 +141,14 @@ func (s *Server) readDelivery(w http.ResponseWriter, r *http.Request, ev *store.
 		ev.SetBody(nil, false)
 		return refuse(http.StatusMethodNotAllowed, "method %s not allowed: provider callbacks are POST", r.Method)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
+	// Read into one buffer sized by Content-Length when it is given and allowed, not
+	// grown from 512 bytes by doubling.
+	var buf bytes.Buffer
+	if n := r.ContentLength; n > 0 && n <= s.cfg.MaxBody {
+		buf.Grow(int(n) + bytes.MinRead)
+	}
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
+	body := buf.Bytes()
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
