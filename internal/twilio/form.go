@@ -35,7 +35,7 @@ func ParseForm(body []byte) (Params, error) {
 		return nil, fmt.Errorf("%w: more than %d parameters", ErrMalformedForm, maxPairs)
 	}
 	params := make(Params, pairs)
-	repeated := ""
+	repeated, twice := "", false
 	for q != "" {
 		var pair string
 		pair, q, _ = strings.Cut(q, "&")
@@ -53,12 +53,12 @@ func ParseForm(body []byte) (Params, error) {
 		if v, err = url.QueryUnescape(v); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrMalformedForm, err)
 		}
-		if _, seen := params[k]; seen && repeated == "" {
-			repeated = k
+		if _, seen := params[k]; seen && !twice {
+			repeated, twice = k, true
 		}
 		params[k] = v
 	}
-	if repeated != "" {
+	if twice {
 		return nil, fmt.Errorf("%w: %q", ErrRepeatedKey, repeated)
 	}
 	return params, nil

@@ -24,6 +24,7 @@ func TestParseForm(t *testing.T) {
 		{name: "empty pairs skipped", body: "A=1&&B=2", want: Params{"A": "1", "B": "2"}},
 		{name: "repeated key", body: "A=1&A=2", wantErr: ErrRepeatedKey},
 		{name: "repeated key same value", body: "A=1&B=2&A=1", wantErr: ErrRepeatedKey},
+		{name: "empty key repeated", body: "=&=", wantErr: ErrRepeatedKey},
 		{name: "repeated key once escaped", body: "A=1&%41=2", wantErr: ErrRepeatedKey},
 		{name: "bad escape", body: "A=%zz", wantErr: ErrMalformedForm},
 		{name: "bad escape after good pairs", body: "A=1&B=%", wantErr: ErrMalformedForm},
