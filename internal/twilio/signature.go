@@ -54,9 +54,18 @@ func (v *Verifier) Configured() bool {
 // Verify checks a form-encoded webhook. fullURL must be the URL Twilio
 // called, exactly (public base plus the raw request URI); sigHeaders are all
 // values of the X-Twilio-Signature header.
+//
+// twilio-go's validator always computes two signatures, over the URL with its
+// default port and without it, each after parsing the URL twice; one of the
+// two is the URL as called. A signature over that URL (Sign, held to
+// twilio-go's own vectors) is accepted on one HMAC, compared in constant
+// time; any other goes to the validator, which decides. The check costed a
+// delivery as much as reading its form, in CPU and allocations.
 func (v *Verifier) Verify(fullURL string, params Params, sigHeaders []string) Verdict {
-	return v.check(sigHeaders, params["AccountSid"], func(rv twilioclient.RequestValidator, sig string) bool {
-		return rv.Validate(fullURL, signedParams(params), sig)
+	signed := canonical(params)
+	return v.check(sigHeaders, params["AccountSid"], func(rv twilioclient.RequestValidator, token, sig string) bool {
+		return hmac.Equal([]byte(sign(token, fullURL, signed)), []byte(sig)) ||
+			rv.Validate(fullURL, signedParams(signed), sig)
 	})
 }
 
@@ -66,8 +75,8 @@ func (v *Verifier) Verify(fullURL string, params Params, sigHeaders []string) Ve
 // one parameter at a time to a growing string, copies the URL and the parameters once
 // instead of once per parameter: a webhook's twenty-odd parameters cost twenty copies of
 // an ever longer string per signature checked, the largest allocation of a delivery.
-func signedParams(params Params) map[string]string {
-	return map[string]string{canonical(params): ""}
+func signedParams(signed string) map[string]string {
+	return map[string]string{signed: ""}
 }
 
 // canonical is what Twilio signs after the URL: every key followed by its value, keys
@@ -93,12 +102,12 @@ func canonical(params Params) string {
 // bodySHA256 and whose signature covers the URL alone. accountSID selects
 // the token, as the body is not form parameters.
 func (v *Verifier) VerifyBody(fullURL string, body []byte, sigHeaders []string, accountSID string) Verdict {
-	return v.check(sigHeaders, accountSID, func(rv twilioclient.RequestValidator, sig string) bool {
+	return v.check(sigHeaders, accountSID, func(rv twilioclient.RequestValidator, _, sig string) bool {
 		return rv.ValidateBody(fullURL, body, sig)
 	})
 }
 
-func (v *Verifier) check(sigHeaders []string, accountSID string, validate func(twilioclient.RequestValidator, string) bool) Verdict {
+func (v *Verifier) check(sigHeaders []string, accountSID string, validate func(rv twilioclient.RequestValidator, token, sig string) bool) Verdict {
 	if !v.Configured() {
 		return VerdictUnchecked
 	}
@@ -116,7 +125,7 @@ func (v *Verifier) check(sigHeaders []string, accountSID string, validate func(t
 		// one of them: nothing can vouch for the request.
 		return VerdictInvalid
 	}
-	if validate(twilioclient.NewRequestValidator(token), sigHeaders[0]) {
+	if validate(twilioclient.NewRequestValidator(token), token, sigHeaders[0]) {
 		return VerdictValid
 	}
 	return VerdictInvalid
@@ -134,7 +143,13 @@ func (v *Verifier) tokenFor(accountSID string) string {
 // and its value, keys sorted)). For a JSON body, put bodySHA256 in fullURL
 // and pass no params. The URL is signed exactly as given.
 func Sign(token, fullURL string, params Params) string {
+	return sign(token, fullURL, canonical(params))
+}
+
+// sign is Sign given the parameters' canonical string.
+func sign(token, fullURL, signed string) string {
 	mac := hmac.New(sha1.New, []byte(token))
-	mac.Write([]byte(fullURL + canonical(params)))
+	mac.Write([]byte(fullURL))
+	mac.Write([]byte(signed))
 	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }

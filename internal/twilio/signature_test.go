@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	twilioclient "github.com/twilio/twilio-go/client"
 )
 
 type vectorFile struct {
@@ -160,6 +162,10 @@ func TestVerify(t *testing.T) {
 			headers: []string{Sign(mainToken, hookURL, sub)}, want: VerdictInvalid},
 		{name: "http instead of https", verifier: NewVerifier(mainToken, nil), url: "http://hooks.example.com/twilio/voice", params: sub,
 			headers: []string{Sign(mainToken, hookURL, sub)}, want: VerdictInvalid},
+		{name: "signed with the default port, called without", verifier: NewVerifier(mainToken, nil), url: hookURL,
+			params: sub, headers: []string{Sign(mainToken, "https://hooks.example.com:443/twilio/voice", sub)}, want: VerdictValid},
+		{name: "signed over other parameters", verifier: NewVerifier(mainToken, nil), url: hookURL, params: sub,
+			headers: []string{Sign(mainToken, hookURL, other)}, want: VerdictInvalid},
 		{name: "explicit default port still validates", verifier: NewVerifier(mainToken, nil), url: "https://hooks.example.com:443/twilio/voice",
 			params: sub, headers: []string{Sign(mainToken, hookURL, sub)}, want: VerdictValid},
 		{name: "wrong token", verifier: NewVerifier(mainToken, nil), url: hookURL, params: sub,
@@ -195,4 +201,43 @@ func TestVerifyBodySubaccount(t *testing.T) {
 	if got := v.VerifyBody(u, body, nil, subSID); got != VerdictMissing {
 		t.Fatalf("VerifyBody without header = %s, want missing", got)
 	}
+}
+
+// BenchmarkVerify checks an inbound SMS's signature as serve does, and, for comparison,
+// with twilio-go's validator (two signatures, with and without the port), given the
+// parameters concatenated as one (see signedParams) or as they are.
+func BenchmarkVerify(b *testing.B) {
+	const token, hookURL = "maintoken0000000000000000000000", "https://hooks.example.com/api/twilio/sms/inbound"
+	params := Params{"AccountSid": "AC0123456789abcdef0123456789abcdef", "MessageSid": "SM0123456789abcdef0123456789abcdef",
+		"From": "+14155550123", "To": "+14155550100", "Body": "Can you come Tuesday? The AC is out", "NumMedia": "0",
+		"ToCountry": "US", "ToState": "CA", "FromCountry": "US", "FromState": "CA", "SmsStatus": "received",
+		"ApiVersion": "2010-04-01", "NumSegments": "1"}
+	sig := Sign(token, hookURL, params)
+	v := NewVerifier(token, nil)
+	b.Run("serve", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if v.Verify(hookURL, params, []string{sig}) != VerdictValid {
+				b.Fatal("invalid")
+			}
+		}
+	})
+	b.Run("twilio-go, parameters as one", func(b *testing.B) {
+		b.ReportAllocs()
+		rv := twilioclient.NewRequestValidator(token)
+		for b.Loop() {
+			if !rv.Validate(hookURL, signedParams(canonical(params)), sig) {
+				b.Fatal("invalid")
+			}
+		}
+	})
+	b.Run("twilio-go", func(b *testing.B) {
+		b.ReportAllocs()
+		rv := twilioclient.NewRequestValidator(token)
+		for b.Loop() {
+			if !rv.Validate(hookURL, params, sig) {
+				b.Fatal("invalid")
+			}
+		}
+	})
 }
