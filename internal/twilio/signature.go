@@ -59,7 +59,7 @@ func (v *Verifier) Configured() bool {
 // default port and without it, each after parsing the URL twice; one of the
 // two is the URL as called. A signature over that URL (Sign, held to
 // twilio-go's own vectors) is accepted on one HMAC, compared in constant
-// time; any other goes to the validator, which decides. The check costed a
+// time; any other goes to the validator, which decides. The check cost a
 // delivery as much as reading its form, in CPU and allocations.
 func (v *Verifier) Verify(fullURL string, params Params, sigHeaders []string) Verdict {
 	signed := canonical(params)
