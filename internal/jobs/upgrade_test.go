@@ -22,14 +22,7 @@ func TestUpgradeEnqueuesPendingWork(t *testing.T) {
 	for _, db := range storetest.All() {
 		t.Run(db.Name, func(t *testing.T) {
 			ctx := context.Background()
-			st, err := store.Open(ctx, db.DSN(t), store.Options{})
-			if err != nil {
-				t.Fatalf("open store: %v", err)
-			}
-			t.Cleanup(func() { st.Close() })
-			if err := st.MigrateUpTo(ctx, 12); err != nil {
-				t.Fatalf("migrate up to 12: %v", err)
-			}
+			st := storetest.OpenAt(t, db.DSN(t), 12)
 			org, err := st.CreateOrg(ctx, store.NewOrg{Slug: "acme", Name: "Acme HVAC", Timezone: "America/Chicago",
 				ForwardTo: "+14155550199", Numbers: []string{tracked}}, time.Now())
 			if err != nil {

@@ -152,7 +152,7 @@ var (
 		// for an org seen to have nobody to tell.
 		prepare: func(d *twilioDelivery, seen store.Org) {
 			d.media = twilio.Media(d.params)
-			if seen.ID != 0 && seen.NotifyNumber == "" || callflow.ClassifyKeyword(d.params["Body"]) != callflow.KeywordNone {
+			if (seen.ID != 0 && seen.NotifyNumber == "") || callflow.ClassifyKeyword(d.params["Body"]) != callflow.KeywordNone {
 				return
 			}
 			r := callflow.ReadReply(d.params["Body"], len(d.media), seen.UrgentKeywords)

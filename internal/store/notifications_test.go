@@ -18,18 +18,11 @@ func TestUpgradeKeepsSuppressedNotifications(t *testing.T) {
 	for _, db := range storetest.All() {
 		t.Run(db.Name, func(t *testing.T) {
 			ctx := context.Background()
-			st, err := store.Open(ctx, db.DSN(t), store.Options{})
-			if err != nil {
-				t.Fatalf("open store: %v", err)
-			}
-			t.Cleanup(func() { st.Close() })
-			if err := st.MigrateUpTo(ctx, 17); err != nil {
-				t.Fatalf("migrate up to 17: %v", err)
-			}
+			st := storetest.OpenAt(t, db.DSN(t), 17)
 			org := acme(t, st)
 			const caller, tracked = "+15125550123", "+15125550100"
 			at := func(s int) store.Time { return store.T(now.Add(time.Duration(s) * time.Second)) }
-			err = st.WriteFor(ctx, store.CallerKey(caller), func(tx *store.Tx) error {
+			err := st.WriteFor(ctx, store.CallerKey(caller), func(tx *store.Tx) error {
 				for _, q := range []struct {
 					sql  string
 					args []any

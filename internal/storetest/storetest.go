@@ -122,6 +122,23 @@ func PostgresBehindProxy(t testing.TB) (string, *Proxy) {
 	return u.String(), p
 }
 
+// OpenAt opens a store on the database dsn names, migrated up to version and no
+// further: the database of an earlier release, for a test of the upgrade from it. It is
+// closed with the test.
+func OpenAt(t testing.TB, dsn string, version int64) *store.Store {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, dsn, store.Options{})
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.MigrateUpTo(ctx, version); err != nil {
+		t.Fatalf("migrate up to %d: %v", version, err)
+	}
+	return st
+}
+
 // Open is a plain connection to the database dsn names, for the assertions and set-ups a
 // test makes directly on its tables; it is closed with the test. Code under test goes
 // through the store.

@@ -62,8 +62,8 @@ func (v *Verifier) Configured() bool {
 // time; any other goes to the validator, which decides. The check cost a
 // delivery as much as reading its form, in CPU and allocations.
 func (v *Verifier) Verify(fullURL string, params Params, sigHeaders []string) Verdict {
-	signed := canonical(params)
 	return v.check(sigHeaders, params["AccountSid"], func(rv twilioclient.RequestValidator, token, sig string) bool {
+		signed := canonical(params)
 		return hmac.Equal([]byte(sign(token, fullURL, signed)), []byte(sig)) ||
 			rv.Validate(fullURL, signedParams(signed), sig)
 	})
